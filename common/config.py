@@ -1,0 +1,277 @@
+"""Experiment configuration: YAML file + command-line overrides -> frozen dataclasses.
+
+Every field carries its documentation (and unit) in `metadata["doc"]`. Units:
+a *frame* is one emulator frame; an *agent step* is one action, i.e. `frame_skip`
+frames on Atari and 1 frame elsewhere. Field names say which they count.
+
+Errors are `ConfigError`, whose message is one line naming the key and what is
+allowed; entry points print it and exit 2 instead of showing a traceback.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import os
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A config that cannot be used; the message is one line meant for the user."""
+
+
+def _f(default, doc: str, *, ge=None, gt=None, le=None, lt=None):
+    """A dataclass field with its documentation and numeric bounds."""
+    meta = {"doc": doc, "ge": ge, "gt": gt, "le": le, "lt": lt}
+    if isinstance(default, (list, tuple)):
+        return field(default_factory=lambda: tuple(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    id: str = _f("CartPole-v1", "gymnasium id; `ALE/<Game>-v5` runs on ale-py's AtariVectorEnv")
+    num_envs: int = _f(8, "environments stepped together by each actor (one batched policy call)", ge=1)
+    frame_skip: int = _f(4, "emulator frames per agent step (Atari only; other envs count 1 frame per step)", ge=1)
+    frame_stack: int = _f(4, "frames stacked into one observation (Atari and pixel envs)", ge=1)
+    screen_size: int = _f(84, "observation height and width in pixels after resizing (pixel envs)", ge=8)
+    noop_max: int = _f(30, "at most this many no-op agent steps after each reset (Atari)", ge=0)
+    sticky_actions: float = _f(0.25, "probability the emulator repeats the previous action (Atari v5 default 0.25)", ge=0.0, le=1.0)
+    clip_rewards: bool = _f(True, "clip training rewards to [-1, 1]; reported returns are always unclipped")
+    episodic_life: bool = _f(False, "a lost life ends the episode for learning (the game itself goes on; Atari)")
+    max_episode_frames: int = _f(108_000, "emulator frames before an Atari episode is truncated (30 min at 60 Hz)", ge=1)
+    full_action_space: bool = _f(False, "use all 18 Atari actions instead of the game's minimal set")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    torso: Literal["auto", "paper", "nature", "mlp"] = _f(
+        "auto",
+        "auto: `paper` for pixels, `mlp` for vectors; paper: conv16 8x8/4, conv32 4x4/2, dense 256 "
+        "(Mnih et al. 2016); nature: DQN network (Mnih et al. 2015); mlp: dense layers of `mlp_hidden`",
+    )
+    mlp_hidden: tuple[int, ...] = _f((64, 64), "hidden layer sizes of the mlp torso")
+
+
+@dataclass(frozen=True)
+class ActorConfig:
+    count: int = _f(2, "local actor processes spawned by the learner", ge=0)
+    unroll_length: int = _f(20, "T: agent steps per unroll (each unroll holds T+1 observations)", ge=1)
+    weight_refresh_unrolls: int = _f(1, "an actor checks the weight board for newer weights every this many unrolls", ge=1)
+    queue_slots: int = _f(4, "unrolls each actor may have waiting for the learner; a full queue blocks the actor", ge=1)
+
+
+@dataclass(frozen=True)
+class LearnerConfig:
+    batch_unrolls: int = _f(2, "B: unrolls per train step (each of `env.num_envs` envs and T steps)", ge=1)
+    learning_rate: float = _f(7e-4, "initial RMSprop learning rate", gt=0.0)
+    anneal_lr: bool = _f(True, "anneal the learning rate linearly to 0 at `total_frames`")
+    rms_rho: float = _f(0.99, "RMSprop decay (paper: alpha 0.99)", gt=0.0, lt=1.0)
+    rms_epsilon: float = _f(0.1, "RMSprop epsilon, added inside the square root (paper: 0.1)", gt=0.0)
+    max_grad_norm: float = _f(40.0, "global gradient-norm clip", gt=0.0)
+    gamma: float = _f(0.99, "discount per agent step", ge=0.0, le=1.0)
+    entropy_coef: float = _f(0.01, "weight of the entropy bonus", ge=0.0)
+    value_coef: float = _f(0.5, "weight of the value (baseline) loss", ge=0.0)
+    publish_interval: int = _f(1, "U: publish weights to the actors every this many updates", ge=1)
+    prefetch_batches: int = _f(2, "batches the batcher thread prepares ahead of the train step", ge=1)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    dir: str = _f("runs", "parent folder of run folders; this run writes to <dir>/<name>")
+    log_interval_seconds: float = _f(5.0, "seconds between progress lines / metrics rows", gt=0.0)
+    checkpoint_interval_frames: int = _f(1_000_000, "frames between checkpoints (one is always written at the end)", ge=1)
+    stop_at_return: float | None = _f(None, "stop early once the mean return of the last `stop_window` episodes reaches this")
+    stop_window: int = _f(20, "episodes averaged for `stop_at_return`", ge=1)
+
+
+@dataclass(frozen=True)
+class Config:
+    name: str = _f("experiment", "run name; outputs go to <run.dir>/<name>")
+    algorithm: Literal["a3c"] = _f("a3c", "learning algorithm")
+    seed: int = _f(0, "seed for environments, network initialisation and action sampling")
+    total_frames: int = _f(10_000_000, "train until the learner has trained on this many frames", ge=1)
+    env: EnvConfig = field(default_factory=EnvConfig, metadata={"doc": "environment"})
+    model: ModelConfig = field(default_factory=ModelConfig, metadata={"doc": "network"})
+    actor: ActorConfig = field(default_factory=ActorConfig, metadata={"doc": "actor processes"})
+    learner: LearnerConfig = field(default_factory=LearnerConfig, metadata={"doc": "learner process"})
+    run: RunConfig = field(default_factory=RunConfig, metadata={"doc": "outputs and stopping"})
+
+    @property
+    def run_path(self) -> str:
+        return os.path.join(self.run.dir, self.name)
+
+
+# ---------------------------------------------------------------- building
+
+
+def _check_scalar(key: str, value: Any, tp: Any, meta: dict) -> Any:
+    """Coerce `value` to the field type `tp` or raise ConfigError naming `key`."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if type(None) in args:  # Optional[X]
+        if value is None:
+            return None
+        (tp,) = [a for a in args if a is not type(None)]
+        origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(f"{key}: {value!r} is not allowed; choose one of {', '.join(map(repr, args))}")
+        return value
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key}: expected a list of integers, got {value!r}")
+        out = tuple(_check_scalar(f"{key}[{i}]", v, args[0], {}) for i, v in enumerate(value))
+        for i, v in enumerate(out):
+            if v < 1:
+                raise ConfigError(f"{key}[{i}]: must be >= 1, got {v}")
+        return out
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key}: expected true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, str):
+            try:
+                value = int(value.replace("_", ""))
+            except ValueError:
+                pass
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key}: expected an integer, got {value!r}")
+    elif tp is float:
+        if isinstance(value, str):  # YAML 1.1 reads `7e-4` as a string
+            try:
+                value = float(value)
+            except ValueError:
+                pass
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{key}: expected a number, got {value!r}")
+        value = float(value)
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ConfigError(f"{key}: must be a finite number, got {value!r}")
+    elif tp is str:
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"{key}: expected a non-empty string, got {value!r}")
+        return value
+    for bound, ok, word in (
+        ("ge", lambda v, b: v >= b, ">="),
+        ("gt", lambda v, b: v > b, ">"),
+        ("le", lambda v, b: v <= b, "<="),
+        ("lt", lambda v, b: v < b, "<"),
+    ):
+        b = meta.get(bound)
+        if b is not None and not ok(value, b):
+            raise ConfigError(f"{key}: must be {word} {b}, got {value!r}")
+    return value
+
+
+def _build(cls, data: Any, prefix: str):
+    if not isinstance(data, dict):
+        raise ConfigError(f"{prefix or 'config'}: expected a mapping of keys, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in data.items():
+        full = f"{prefix}{key}"
+        if key not in fields:
+            close = difflib.get_close_matches(str(key), fields, n=1)
+            hint = f" (did you mean {prefix}{close[0]}?)" if close else ""
+            raise ConfigError(f"unknown key {full!r}{hint}; known keys here: {', '.join(fields)}")
+        tp = hints[key]
+        if dataclasses.is_dataclass(tp):
+            kwargs[key] = _build(tp, value if value is not None else {}, f"{full}.")
+        else:
+            kwargs[key] = _check_scalar(full, value, tp, dict(fields[key].metadata))
+    return cls(**kwargs)
+
+
+def _set_dotted(tree: dict, dotted: str, value: Any) -> None:
+    parts = dotted.split(".")
+    node = tree
+    for p in parts[:-1]:
+        child = node.setdefault(p, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"{dotted}: {p!r} is not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """`learner.learning_rate=3e-4` -> ("learner.learning_rate", 3e-4); the value is read as YAML."""
+    if "=" not in text:
+        raise ConfigError(f"override {text!r}: expected KEY=VALUE, e.g. learner.learning_rate=3e-4")
+    key, raw = text.split("=", 1)
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key.strip(), value
+
+
+def from_dict(data: dict, overrides: dict[str, Any] | None = None) -> Config:
+    """Validate a nested dict (plus dotted overrides) into a frozen `Config`."""
+    tree = json.loads(json.dumps(data or {}))  # deep copy; YAML gives plain types
+    for key, value in (overrides or {}).items():
+        _set_dotted(tree, key, value)
+    cfg = _build(Config, tree, "")
+    _check_cross_field(cfg)
+    return cfg
+
+
+def load(path: str | None, overrides: dict[str, Any] | None = None) -> Config:
+    """Read a YAML experiment file (None: defaults only) and apply dotted overrides."""
+    data: dict = {}
+    if path is not None:
+        if not os.path.isfile(path):
+            raise ConfigError(f"config file {path!r} does not exist")
+        try:
+            with open(path) as fh:
+                data = yaml.safe_load(fh) or {}
+        except yaml.YAMLError as exc:
+            line = getattr(getattr(exc, "problem_mark", None), "line", None)
+            where = f" line {line + 1}" if line is not None else ""
+            raise ConfigError(f"config file {path!r}{where} is not valid YAML") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"config file {path!r}: expected a mapping at the top level")
+    return from_dict(data, overrides)
+
+
+def _check_cross_field(cfg: Config) -> None:
+    if cfg.actor.count == 0:
+        raise ConfigError("actor.count: must be >= 1 (no actors means no experience)")
+    if cfg.model.torso == "mlp" and not cfg.model.mlp_hidden:
+        raise ConfigError("model.mlp_hidden: the mlp torso needs at least one layer")
+
+
+def to_dict(cfg: Config) -> dict:
+    return dataclasses.asdict(cfg)
+
+
+def save(cfg: Config, path: str) -> None:
+    """Write the resolved config as JSON, atomically."""
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as fh:
+        json.dump(to_dict(cfg), fh, indent=2, sort_keys=False)
+        fh.write("\n")
+    os.replace(tmp, path)
+
+
+def describe(cls=Config, prefix: str = "") -> list[str]:
+    """One line per field: `key (type, default): doc`. Used by `--help-config`."""
+    lines = []
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        tp = hints[f.name]
+        if dataclasses.is_dataclass(tp):
+            lines.extend(describe(tp, f"{prefix}{f.name}."))
+            continue
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        lines.append(f"{prefix}{f.name} = {default!r}: {f.metadata.get('doc', '')}")
+    return lines

@@ -1,0 +1,219 @@
+"""Environment factory: one vectorised env per actor, the same interface for Atari and the rest.
+
+`ALE/<Game>-v5` ids run on ale-py's `AtariVectorEnv` (C++ frame skip, max-pool,
+84x84 gray, frame stack, no-op starts, sticky actions). Any other gymnasium id
+runs through gymnasium's synchronous vector env; pixel observations are turned
+gray, resized and stacked here with scikit-image.
+
+Observations of pixel envs are `[stack, H, W] uint8` (ALE's native layout); the
+model rescales them. Vector observations stay float32.
+
+Step contract (autoreset in the same step): after `step`, `obs` is already the
+first observation of the next episode wherever `done` is set, so an unroll's
+`obs[t+1]` never belongs to the episode that ended at `t` and the learner cuts
+the bootstrap there.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+
+import gymnasium as gym
+import numpy as np
+
+from common.config import ConfigError, EnvConfig
+
+
+@dataclass(frozen=True)
+class EnvSpec:
+    obs_shape: tuple[int, ...]  # one env's observation
+    obs_dtype: str  # "uint8" for pixels, "float32" for vectors
+    num_actions: int
+    frames_per_step: int  # emulator frames per agent step
+
+    @property
+    def is_pixels(self) -> bool:
+        return self.obs_dtype == "uint8"
+
+
+@dataclass
+class Step:
+    obs: np.ndarray  # [E, *obs_shape]
+    reward: np.ndarray  # [E] float32, clipped if configured
+    done: np.ndarray  # [E] bool: episode over *for learning* (includes life loss if episodic_life)
+    episode_return: np.ndarray  # [E] float32, unclipped return of a game that ended now, else NaN
+    episode_length: np.ndarray  # [E] int32, agent steps of a game that ended now, else 0
+
+
+def is_atari(env_id: str) -> bool:
+    return env_id.startswith("ALE/")
+
+
+def _registry() -> dict:
+    import ale_py
+
+    gym.register_envs(ale_py)
+    return gym.registry
+
+
+def check_env_id(env_id: str) -> None:
+    """Raise ConfigError (one line) if `env_id` is not a known gymnasium/ALE id."""
+    registry = _registry()
+    if env_id in registry:
+        return
+    close = difflib.get_close_matches(env_id, list(registry), n=3, cutoff=0.6)
+    hint = f"; did you mean {', '.join(close)}?" if close else "; Atari games are named like ALE/Pong-v5"
+    raise ConfigError(f"env.id: unknown environment {env_id!r}{hint}")
+
+
+class VecEnv:
+    """E environments stepped together. Subclasses fill `_raw_step` and `_raw_reset`."""
+
+    spec: EnvSpec
+    num_envs: int
+
+    def __init__(self, cfg: EnvConfig, num_envs: int):
+        self.cfg = cfg
+        self.num_envs = num_envs
+        self._returns = np.zeros(num_envs, np.float64)
+        self._lengths = np.zeros(num_envs, np.int32)
+
+    def _account(self, reward: np.ndarray, game_over: np.ndarray, life_lost: np.ndarray, obs) -> Step:
+        self._returns += reward
+        self._lengths += 1
+        ep_ret = np.where(game_over, self._returns, np.nan).astype(np.float32)
+        ep_len = np.where(game_over, self._lengths, 0).astype(np.int32)
+        self._returns[game_over] = 0.0
+        self._lengths[game_over] = 0
+        if self.cfg.clip_rewards:
+            reward = np.clip(reward, -1.0, 1.0)
+        done = game_over | life_lost
+        return Step(obs, reward.astype(np.float32), done, ep_ret, ep_len)
+
+    def close(self) -> None:
+        self._env.close()
+
+
+class AtariEnv(VecEnv):
+    def __init__(self, cfg: EnvConfig, num_envs: int, seed: int, num_threads: int = 1):
+        from ale_py.vector_env import AtariVectorEnv
+
+        super().__init__(cfg, num_envs)
+        game = _registry()[cfg.id].kwargs["game"]
+        self._env = AtariVectorEnv(
+            game,
+            num_envs,
+            num_threads=num_threads,
+            frameskip=cfg.frame_skip,
+            stack_num=cfg.frame_stack,
+            img_height=cfg.screen_size,
+            img_width=cfg.screen_size,
+            grayscale=True,
+            maxpool=True,
+            noop_max=cfg.noop_max,
+            repeat_action_probability=cfg.sticky_actions,
+            full_action_space=cfg.full_action_space,
+            max_num_frames_per_episode=cfg.max_episode_frames,
+            reward_clipping=False,  # clipped in _account so reported returns stay raw
+            episodic_life=False,  # life loss is a learning boundary only, see _account
+            autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
+        )
+        self._seed = seed
+        self._lives = np.zeros(num_envs, np.int32)
+        self.spec = EnvSpec(
+            obs_shape=tuple(self._env.single_observation_space.shape),
+            obs_dtype="uint8",
+            num_actions=int(self._env.single_action_space.n),
+            frames_per_step=cfg.frame_skip,
+        )
+
+    def reset(self) -> np.ndarray:
+        obs, info = self._env.reset(seed=self._seed)
+        self._lives = np.asarray(info["lives"], np.int32)
+        return obs  # [E, stack, 84, 84] uint8
+
+    def step(self, actions: np.ndarray) -> Step:
+        obs, reward, term, trunc, info = self._env.step(actions.astype(np.int32, copy=False))
+        game_over = term | trunc
+        lives = np.asarray(info["lives"], np.int32)
+        life_lost = (lives < self._lives) & ~game_over if self.cfg.episodic_life else np.zeros_like(game_over)
+        self._lives = lives
+        return self._account(np.asarray(reward, np.float64), game_over, life_lost, obs)
+
+
+class GymEnv(VecEnv):
+    """Any gymnasium id with a discrete action space; pixel observations are preprocessed here."""
+
+    def __init__(self, cfg: EnvConfig, num_envs: int, seed: int):
+        super().__init__(cfg, num_envs)
+        self._env = gym.make_vec(
+            cfg.id,
+            num_envs=num_envs,
+            vectorization_mode="sync",
+            vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP},
+        )
+        self._seed = seed
+        space = self._env.single_observation_space
+        act = self._env.single_action_space
+        if not isinstance(act, gym.spaces.Discrete):
+            self._env.close()
+            raise ConfigError(f"env.id: {cfg.id!r} has a {type(act).__name__} action space; only discrete actions are supported")
+        if not isinstance(space, gym.spaces.Box) or len(space.shape) not in (1, 3):
+            self._env.close()
+            raise ConfigError(f"env.id: {cfg.id!r} observations {space} are neither a vector nor an image")
+        self._pixels = len(space.shape) == 3
+        if self._pixels:
+            self._stack = np.zeros((num_envs, cfg.frame_stack, cfg.screen_size, cfg.screen_size), np.uint8)
+            obs_shape, dtype = self._stack.shape[1:], "uint8"
+        else:
+            obs_shape, dtype = tuple(space.shape), "float32"
+        self.spec = EnvSpec(obs_shape=obs_shape, obs_dtype=dtype, num_actions=int(act.n), frames_per_step=1)
+
+    def _frames(self, raw: np.ndarray) -> np.ndarray:
+        """[E, H, W, C] any dtype -> [E, size, size] uint8 gray."""
+        from skimage.color import rgb2gray
+        from skimage.transform import resize
+
+        raw = np.asarray(raw)
+        gray = rgb2gray(raw[..., :3]) if raw.shape[-1] >= 3 else raw[..., 0].astype(np.float64) / 255.0
+        size = self.cfg.screen_size
+        small = resize(gray, (raw.shape[0], size, size), anti_aliasing=True, preserve_range=True)
+        return np.clip(small * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+    def reset(self) -> np.ndarray:
+        obs, _ = self._env.reset(seed=self._seed)
+        if not self._pixels:
+            return obs.astype(np.float32)
+        self._stack[:] = self._frames(obs)[:, None]
+        return self._stack.copy()
+
+    def step(self, actions: np.ndarray) -> Step:
+        obs, reward, term, trunc, _ = self._env.step(actions.astype(np.int64, copy=False))
+        game_over = np.asarray(term | trunc)
+        if self._pixels:
+            frames = self._frames(obs)
+            self._stack[:, :-1] = self._stack[:, 1:]
+            self._stack[:, -1] = frames
+            self._stack[game_over] = frames[game_over][:, None]  # a new episode starts from a full stack of its first frame
+            obs = self._stack.copy()
+        else:
+            obs = obs.astype(np.float32)
+        return self._account(np.asarray(reward, np.float64), game_over, np.zeros_like(game_over), obs)
+
+
+def make_env(cfg: EnvConfig, num_envs: int, seed: int) -> VecEnv:
+    """Build the vectorised env for `cfg.id`; raises ConfigError for ids that do not exist."""
+    check_env_id(cfg.id)
+    if is_atari(cfg.id):
+        return AtariEnv(cfg, num_envs, seed)
+    return GymEnv(cfg, num_envs, seed)
+
+
+def probe_spec(cfg: EnvConfig) -> EnvSpec:
+    """Observation/action facts of `cfg.id`, from a throw-away single env."""
+    env = make_env(cfg, 1, seed=0)
+    try:
+        return env.spec
+    finally:
+        env.close()

@@ -1,0 +1,270 @@
+"""Local transport between actor processes and the learner (all `spawn`-safe).
+
+ExperienceQueue -- the bounded queue of unrolls. Each actor owns `slots` unroll
+buffers in shared memory and writes its unroll straight into one of them; it
+then sends a 12-byte "slot full" note on its own pipe and the learner, once it
+has copied the slot out, sends the slot back on a second pipe. An actor with
+every slot in flight blocks in `acquire`: that is the queue's bound
+(capacity = actors x slots). Why not one `multiprocessing.Queue` of pickled
+unrolls: an actor killed while its feeder thread is halfway through writing a
+multi-megabyte unroll leaves a partial message in the shared pipe (and its lock
+held), and the learner then hangs forever. Here every message is far below
+PIPE_BUF (written atomically), pipes are per actor, and a restarted actor gets
+fresh pipes; frames are also copied once instead of being pickled twice.
+
+WeightBoard -- one writer (learner), many readers (actors). Flat float32
+buffer in shared memory with a version counter, guarded by a seqlock: readers
+never block the writer and a reader killed mid-copy leaves nothing locked.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import threading
+import time
+from dataclasses import dataclass
+from multiprocessing.connection import wait as wait_connections
+
+import numpy as np
+
+_NOTE = struct.Struct("<iq")  # (slot, policy_version)
+
+
+def unroll_fields(obs_shape, obs_dtype, num_actions: int, T: int, E: int) -> dict[str, tuple[tuple, str]]:
+    """Layout of one unroll: name -> (shape, dtype)."""
+    return {
+        "obs": ((T + 1, E, *obs_shape), obs_dtype),  # obs[t] seen before actions[t]; obs[T] bootstraps
+        "actions": ((T, E), "int32"),
+        "rewards": ((T, E), "float32"),  # clipped if configured
+        "dones": ((T, E), "bool"),  # episode over for learning after actions[t]
+        "behaviour_logits": ((T, E, num_actions), "float32"),
+        "episode_return": ((T, E), "float32"),  # unclipped return of a game ending at t, else NaN
+        "episode_length": ((T, E), "int32"),  # agent steps of that game, else 0
+    }
+
+
+def _nbytes(shape, dtype) -> int:
+    return int(np.prod(shape)) * np.dtype(dtype).itemsize
+
+
+def _views(raw, fields: dict, slots: int) -> dict[str, np.ndarray]:
+    """Numpy views [slots, *shape] of each field over one shared byte buffer."""
+    buf = np.frombuffer(raw, dtype=np.uint8)
+    out, offset = {}, 0
+    for name, (shape, dtype) in fields.items():
+        n = _nbytes(shape, dtype) * slots
+        out[name] = buf[offset : offset + n].view(dtype).reshape(slots, *shape)
+        offset += n
+    return out
+
+
+def validate_unroll(unroll: dict[str, np.ndarray], fields: dict, num_actions: int) -> str | None:
+    """Why an unroll must not be trained on, or None when it is fine."""
+    for name, (shape, dtype) in fields.items():
+        arr = unroll.get(name)
+        if arr is None:
+            return f"missing field {name}"
+        if tuple(arr.shape) != tuple(shape) or arr.dtype != np.dtype(dtype):
+            return f"{name}: got {arr.shape} {arr.dtype}, expected {shape} {dtype}"
+    acts = unroll["actions"]
+    if acts.min() < 0 or acts.max() >= num_actions:
+        return "actions out of range"
+    if not np.isfinite(unroll["rewards"]).all() or not np.isfinite(unroll["behaviour_logits"]).all():
+        return "non-finite rewards or logits"
+    if unroll["obs"].dtype.kind == "f" and not np.isfinite(unroll["obs"]).all():
+        return "non-finite observations"
+    return None
+
+
+@dataclass
+class ActorEnd:
+    """What one actor process holds: its slots, its two pipes, its put counter. Picklable at spawn."""
+
+    raw: object  # RawArray of bytes holding [slots] unrolls
+    fields: dict
+    slots: int
+    full_w: object  # Connection: actor -> learner, "slot full"
+    free_r: object  # Connection: learner -> actor, "slot free"
+    counters: object  # RawArray int64 [2]: puts (actor writes), gets (learner writes)
+
+    def __post_init__(self):
+        self._free = list(range(self.slots))  # every slot starts free
+        self._views = None
+
+    def views(self) -> dict[str, np.ndarray]:
+        if self._views is None:
+            self._views = _views(self.raw, self.fields, self.slots)
+        return self._views
+
+    def acquire(self, timeout: float) -> int | None:
+        """A free slot index, or None if the learner returned none within `timeout` (queue full)."""
+        if not self._free and self.free_r.poll(timeout):
+            self._free.append(_NOTE.unpack(self.free_r.recv_bytes())[0])
+        while self.free_r.poll(0):  # collect every returned slot without waiting
+            self._free.append(_NOTE.unpack(self.free_r.recv_bytes())[0])
+        return self._free.pop(0) if self._free else None
+
+    def put(self, slot: int, version: int) -> None:
+        """Hand a written slot to the learner; `version` is the policy version that made it."""
+        np.frombuffer(self.counters, dtype=np.int64)[0] += 1
+        self.full_w.send_bytes(_NOTE.pack(slot, version))
+
+
+class ExperienceQueue:
+    """Learner side of all actor channels. `get` is called from the batcher thread only."""
+
+    def __init__(self, ctx, fields: dict, num_actors: int, slots: int):
+        self.ctx, self.fields, self.slots = ctx, fields, slots
+        slot_bytes = sum(_nbytes(s, d) for s, d in fields.values())
+        self._raw = [ctx.RawArray("b", slot_bytes * slots) for _ in range(num_actors)]
+        self._views = [_views(r, fields, slots) for r in self._raw]
+        self._counters = [ctx.RawArray("b", 16) for _ in range(num_actors)]  # int64 [puts, gets]
+        self._pipes: list[tuple | None] = [None] * num_actors  # (full_r, full_w, free_r, free_w)
+        self._generation = [0] * num_actors
+        self._lock = threading.Lock()
+        self._last_served = -1
+
+    @property
+    def capacity(self) -> int:
+        return len(self._raw) * self.slots
+
+    def actor_end(self, actor_id: int) -> ActorEnd:
+        """Fresh pipes for (re)starting actor `actor_id`; notes from its previous process are dropped."""
+        with self._lock:
+            self._close(actor_id)
+            full_r, full_w = self.ctx.Pipe(duplex=False)
+            free_r, free_w = self.ctx.Pipe(duplex=False)
+            self._pipes[actor_id] = (full_r, full_w, free_r, free_w)
+            self._generation[actor_id] += 1
+            c = np.frombuffer(self._counters[actor_id], dtype=np.int64)
+            c[1] = c[0]  # slots of the old process are forgotten: fill restarts at 0
+            return ActorEnd(self._raw[actor_id], self.fields, self.slots, full_w, free_r, self._counters[actor_id])
+
+    def _close(self, actor_id: int) -> None:
+        pipes = self._pipes[actor_id]
+        if pipes is not None:
+            for conn in pipes:
+                conn.close()
+            self._pipes[actor_id] = None
+
+    def close(self) -> None:
+        with self._lock:
+            for i in range(len(self._pipes)):
+                self._close(i)
+
+    def get(self, timeout: float):
+        """Next full slot as (actor_id, generation, slot, version, views), or None after `timeout`.
+
+        Ready actors are served round-robin so a fast actor cannot starve a slow one."""
+        deadline = time.monotonic() + timeout
+        while (remaining := deadline - time.monotonic()) > 0:
+            with self._lock:
+                readers = {p[0]: i for i, p in enumerate(self._pipes) if p is not None}
+            if not readers:
+                time.sleep(min(0.05, remaining))
+                continue
+            n = len(self._pipes)
+            ready = sorted(wait_connections(list(readers), timeout=remaining),
+                           key=lambda c: (readers[c] - self._last_served - 1) % n)
+            for conn in ready:
+                i = readers[conn]
+                with self._lock:
+                    if self._pipes[i] is None or self._pipes[i][0] is not conn:
+                        continue  # actor was restarted meanwhile
+                    try:
+                        slot, version = _NOTE.unpack(conn.recv_bytes())
+                    except (EOFError, OSError):
+                        continue
+                    np.frombuffer(self._counters[i], dtype=np.int64)[1] += 1
+                    self._last_served = i
+                    views = {k: v[slot] for k, v in self._views[i].items()}
+                    return i, self._generation[i], slot, version, views
+        return None
+
+    def release(self, actor_id: int, generation: int, slot: int) -> None:
+        """Give a slot back to its actor once its data was copied out."""
+        with self._lock:
+            if self._generation[actor_id] != generation or self._pipes[actor_id] is None:
+                return
+            try:
+                self._pipes[actor_id][3].send_bytes(_NOTE.pack(slot, 0))
+            except (BrokenPipeError, OSError):
+                pass
+
+    def fill(self) -> int:
+        """Unrolls written by actors and not yet taken by the learner."""
+        total = 0
+        for c in self._counters:
+            puts, gets = np.frombuffer(c, dtype=np.int64)
+            total += max(int(puts - gets), 0)
+        return total
+
+
+class WeightBoard:
+    """Versioned weights in shared memory. `publish` from the learner; `fetch` from actors."""
+
+    def __init__(self, ctx, shapes: list[tuple[int, ...]]):
+        self.shapes = [tuple(s) for s in shapes]
+        self._sizes = [int(np.prod(s)) for s in self.shapes]
+        self._flat = ctx.RawArray("f", max(sum(self._sizes), 1))
+        self._meta = ctx.RawArray("b", 16)  # int64 [seqlock counter, version]; version -1 = nothing yet
+        np.frombuffer(self._meta, dtype=np.int64)[1] = -1
+
+    @property
+    def _arr(self):
+        return np.frombuffer(self._flat, dtype=np.float32)
+
+    @property
+    def _m(self):
+        return np.frombuffer(self._meta, dtype=np.int64)
+
+    @property
+    def version(self) -> int:
+        return int(self._m[1])
+
+    def publish(self, version: int, arrays) -> None:
+        """Store `arrays` (weight-board order) as `version`; only the learner calls this."""
+        flat, m = self._arr, self._m
+        m[0] += 1  # odd: write in progress
+        offset = 0
+        for a, n in zip(arrays, self._sizes):
+            flat[offset : offset + n] = np.asarray(a, dtype=np.float32).reshape(-1)
+            offset += n
+        m[1] = version
+        m[0] += 1  # even: consistent again
+
+    def fetch(self, have_version: int) -> tuple[int, list[np.ndarray]] | None:
+        """(version, arrays) if a version newer than `have_version` was published, else None."""
+        flat, m = self._arr, self._m
+        for _ in range(1000):
+            seq = int(m[0])
+            if seq & 1:
+                time.sleep(0.0005)
+                continue
+            version = int(m[1])
+            if version <= have_version:
+                return None
+            copy = flat.copy()
+            if int(m[0]) == seq:
+                out, offset = [], 0
+                for shape, n in zip(self.shapes, self._sizes):
+                    out.append(copy[offset : offset + n].reshape(shape))
+                    offset += n
+                return version, out
+        return None
+
+    def wait(self, have_version: int, timeout: float, should_stop=lambda: False):
+        """Block until a version newer than `have_version` exists; None on timeout or stop."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not should_stop():
+            got = self.fetch(have_version)
+            if got is not None:
+                return got
+            time.sleep(0.01)
+        return None
+
+
+def parent_alive(parent_pid: int) -> bool:
+    """False once the process that spawned us is gone (we were re-parented)."""
+    return os.getppid() == parent_pid

@@ -1,0 +1,60 @@
+"""Training entry point: `python -m learner --config configs/cartpole_a3c.yaml --actors 2`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m learner",
+        description="Train an asynchronous RL agent: spawns local actors, trains, writes runs/<name>/.",
+    )
+    p.add_argument("--config", help="YAML experiment file (default: built-in defaults, CartPole A3C)")
+    p.add_argument("--env", help="gymnasium id, e.g. CartPole-v1 or ALE/Pong-v5 (sets env.id)")
+    p.add_argument("--actors", type=int, help="local actor processes (sets actor.count)")
+    p.add_argument("--run-dir", help="parent folder for run outputs (sets run.dir)")
+    p.add_argument("--name", help="run name; outputs go to <run-dir>/<name> (sets name)")
+    p.add_argument("--seed", type=int, help="random seed (sets seed)")
+    p.add_argument("--total-frames", type=int, help="training budget in frames (sets total_frames)")
+    p.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        help="override any config field, e.g. --set learner.learning_rate=3e-4 (repeatable)",
+    )
+    p.add_argument("--help-config", action="store_true", help="list every config field with its default and meaning")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    from common import config as config_lib
+    from common.config import ConfigError
+
+    if args.help_config:
+        print("\n".join(config_lib.describe()))
+        return 0
+    try:
+        overrides = dict(config_lib.parse_override(o) for o in args.overrides)
+        for flag, key in (("env", "env.id"), ("actors", "actor.count"), ("run_dir", "run.dir"),
+                          ("name", "name"), ("seed", "seed"), ("total_frames", "total_frames")):
+            if getattr(args, flag) is not None:
+                overrides[key] = getattr(args, flag)
+        cfg = config_lib.load(args.config, overrides)
+        from learner.train import StopRequest, train
+
+        stop = StopRequest()
+        train(cfg, stop=stop)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 130 if stop.interrupted else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

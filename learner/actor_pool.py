@@ -1,0 +1,79 @@
+"""Starts the local actor processes, restarts any that die, stops them all at the end."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from common import config as config_lib
+from common.config import Config
+from common.launch import SINGLE_THREAD_ENV, context, spawn
+from common.transport import ExperienceQueue, WeightBoard
+from learner.metrics import log_line
+
+ACTOR_ENTRY = "actor.loop:main_entry"  # by name: learner never imports actor
+MAX_RESTARTS_PER_MINUTE = 5
+
+
+class ActorCrashLoop(RuntimeError):
+    """An actor keeps dying right after start; restarting it again would only spin."""
+
+
+class ActorPool:
+    def __init__(self, cfg: Config, exp_queue: ExperienceQueue, board: WeightBoard):
+        self.cfg = cfg
+        self.cfg_dict = config_lib.to_dict(cfg)
+        self.exp_queue = exp_queue
+        self.board = board
+        self.stop_event = context().Event()
+        self.procs: list = [None] * cfg.actor.count
+        self.restarts = 0
+        self._recent: list[list[float]] = [[] for _ in range(cfg.actor.count)]
+
+    def _seed(self, actor_id: int, incarnation: int) -> int:
+        # Distinct, reproducible seeds per actor and per restart; envs within an actor count up from it.
+        return self.cfg.seed * 1_000_003 + actor_id * 10_007 + incarnation * 101
+
+    def _start(self, actor_id: int, incarnation: int = 0) -> None:
+        end = self.exp_queue.actor_end(actor_id)
+        args = (actor_id, self.cfg_dict, end, self.board, self.stop_event, self._seed(actor_id, incarnation), os.getpid())
+        self.procs[actor_id] = spawn(ACTOR_ENTRY, args, env=SINGLE_THREAD_ENV, name=f"actor-{actor_id}")
+
+    def start(self) -> None:
+        for i in range(len(self.procs)):
+            self._start(i)
+
+    def check(self) -> None:
+        """Restart dead actors (saying so); raise ActorCrashLoop if one keeps dying."""
+        if self.stop_event.is_set():
+            return
+        for i, proc in enumerate(self.procs):
+            if proc is None or proc.is_alive():
+                continue
+            now = time.monotonic()
+            recent = [t for t in self._recent[i] if now - t < 60.0] + [now]
+            self._recent[i] = recent
+            log_line(f"actor {i} (pid {proc.pid}) died with exit code {proc.exitcode}; starting a new one")
+            if len(recent) > MAX_RESTARTS_PER_MINUTE:
+                raise ActorCrashLoop(f"actor {i} died {len(recent)} times within a minute; see its error output above")
+            self.restarts += 1
+            proc.join(timeout=0)
+            self._start(i, incarnation=self.restarts)
+
+    def alive(self) -> int:
+        return sum(1 for p in self.procs if p is not None and p.is_alive())
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Ask every actor to stop, then terminate and finally kill stragglers. No child survives."""
+        self.stop_event.set()
+        deadline = time.monotonic() + timeout
+        for p in self.procs:
+            if p is not None:
+                p.join(timeout=max(deadline - time.monotonic(), 0.1))
+        for p in self.procs:
+            if p is not None and p.is_alive():
+                p.terminate()
+                p.join(timeout=3.0)
+            if p is not None and p.is_alive():
+                p.kill()
+                p.join(timeout=3.0)

@@ -1,0 +1,74 @@
+"""Batcher thread: pulls unrolls off the experience queue and stacks B of them for the train step.
+
+Runs beside the train step so that copying and validation never stall it; the
+prefetch queue holds `prefetch_batches` ready batches. Every batch is a fresh
+set of arrays (JAX may alias host memory it is given, so buffers are never reused).
+"""
+
+from __future__ import annotations
+
+import collections
+import queue
+import sys
+import threading
+
+import numpy as np
+
+from common.transport import ExperienceQueue, validate_unroll
+
+
+class Batcher(threading.Thread):
+    def __init__(self, exp_queue: ExperienceQueue, num_actions: int, batch_unrolls: int, prefetch: int):
+        super().__init__(name="batcher", daemon=True)
+        self.exp_queue = exp_queue
+        self.fields = exp_queue.fields
+        self.num_actions = num_actions
+        self.B = batch_unrolls
+        self.out: queue.Queue = queue.Queue(maxsize=prefetch)
+        self.episodes: collections.deque = collections.deque()  # (return, length), drained by the train loop
+        self.dropped = 0
+        self.error: BaseException | None = None
+        self._stop_flag = threading.Event()
+
+    def stop(self) -> None:
+        self._stop_flag.set()
+
+    def run(self) -> None:
+        try:
+            while not self._stop_flag.is_set():
+                batch = self._next_batch()
+                while batch is not None and not self._stop_flag.is_set():
+                    try:
+                        self.out.put(batch, timeout=0.2)
+                        break
+                    except queue.Full:
+                        continue
+        except BaseException as exc:  # surfaced by the train loop, which then shuts down
+            self.error = exc
+
+    def _next_batch(self):
+        """(batch dict of [B, ...] arrays, versions [B] int64), or None when stopping."""
+        batch = {k: np.empty((self.B, *shape), dtype) for k, (shape, dtype) in self.fields.items()}
+        versions = np.empty(self.B, np.int64)
+        b = 0
+        while b < self.B:
+            if self._stop_flag.is_set():
+                return None
+            got = self.exp_queue.get(timeout=0.2)
+            if got is None:
+                continue
+            actor_id, generation, slot, version, views = got
+            row = {k: batch[k][b] for k in self.fields}
+            for k in self.fields:
+                np.copyto(row[k], views[k])
+            self.exp_queue.release(actor_id, generation, slot)
+            reason = validate_unroll(row, self.fields, self.num_actions)  # checked on our copy
+            if reason is not None:
+                self.dropped += 1
+                print(f"[learner] dropped an unroll from actor {actor_id}: {reason}", file=sys.stderr)
+                continue
+            ended = ~np.isnan(row["episode_return"])  # [T, E]
+            self.episodes.extend(zip(row["episode_return"][ended].tolist(), row["episode_length"][ended].tolist()))
+            versions[b] = version
+            b += 1
+        return batch, versions

@@ -1,0 +1,211 @@
+"""The learner process: spawn actors, train on their unrolls, publish weights, log, checkpoint.
+
+Data flow: actors -> ExperienceQueue -> Batcher thread -> train_step -> WeightBoard -> actors.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import time
+from collections import deque
+
+import numpy as np
+
+from common import config as config_lib
+from common.config import Config
+from common.env import probe_spec
+from common.launch import context
+from common.model import build_model, model_variables
+from common.transport import ExperienceQueue, WeightBoard, unroll_fields
+from learner.actor_pool import ActorPool
+from learner.batcher import Batcher
+from learner.checkpoint import save_weights_atomic
+from learner.metrics import MetricsLogger, log_line
+from learner.train_step import init_state, make_optimizer, make_train_step, total_updates_for, write_back
+
+
+class StopRequest:
+    """Set by SIGTERM / SIGINT handlers; the train loop checks it between updates."""
+
+    def __init__(self):
+        self.reason: str | None = None
+        self.interrupted = False
+
+    def install(self):
+        def on_term(signum, frame):
+            self.reason = self.reason or "SIGTERM"
+
+        def on_int(signum, frame):
+            if self.interrupted:  # second Ctrl-C: stop waiting on anything
+                raise KeyboardInterrupt
+            self.interrupted = True
+            self.reason = "Ctrl-C"
+
+        previous = (signal.signal(signal.SIGTERM, on_term), signal.signal(signal.SIGINT, on_int))
+        return lambda: (signal.signal(signal.SIGTERM, previous[0]), signal.signal(signal.SIGINT, previous[1]))
+
+
+def _publish(board: WeightBoard, version: int, state) -> None:
+    board.publish(version, [np.asarray(a) for a in list(state.trainable) + list(state.non_trainable)])
+
+
+def train(cfg: Config, stop: StopRequest | None = None, quiet: bool = False) -> dict:
+    """Train `cfg` to `total_frames` (or until stopped) and return the run summary.
+
+    Raises ConfigError before any process is spawned if the env id or model do not fit.
+    """
+    stop = stop or StopRequest()
+    spec = probe_spec(cfg.env)  # unknown env ids fail here, before anything is spawned
+    model = build_model(spec, cfg.model, seed=cfg.seed)
+
+    run_path = cfg.run_path
+    ckpt_dir = os.path.join(run_path, "checkpoints")
+    os.makedirs(ckpt_dir, exist_ok=True)
+    config_lib.save(cfg, os.path.join(run_path, "config.json"))
+
+    T, E, B = cfg.actor.unroll_length, cfg.env.num_envs, cfg.learner.batch_unrolls
+    frames_per_update = B * T * E * spec.frames_per_step
+    total_updates = total_updates_for(cfg.total_frames, frames_per_update)
+    optimizer = make_optimizer(cfg.learner, total_updates)
+    state = init_state(model, optimizer)
+    train_step = make_train_step(model, optimizer, cfg.learner)
+
+    ctx = context()
+    fields = unroll_fields(spec.obs_shape, spec.obs_dtype, spec.num_actions, T, E)
+    exp_queue = ExperienceQueue(ctx, fields, cfg.actor.count, cfg.actor.queue_slots)
+    board = WeightBoard(ctx, [tuple(v.shape) for v in model_variables(model)])
+    _publish(board, 0, state)
+
+    pool = ActorPool(cfg, exp_queue, board)
+    batcher = Batcher(exp_queue, spec.num_actions, B, cfg.learner.prefetch_batches)
+    metrics = MetricsLogger(run_path, quiet=quiet)
+    log_line(
+        f"run {run_path}: {cfg.algorithm} on {cfg.env.id} ({spec.num_actions} actions, obs {spec.obs_shape} "
+        f"{spec.obs_dtype}), {cfg.actor.count} actors x {E} envs, T={T}, B={B}, "
+        f"{frames_per_update} frames/update, {cfg.total_frames:,} frames"
+    )
+
+    started = time.monotonic()
+    updates = frames = 0
+    returns: deque = deque(maxlen=max(100, cfg.run.stop_window))
+    episodes = 0
+    lags: list[int] = []
+    last_metrics: dict = {}
+    next_log = started + cfg.run.log_interval_seconds
+    last_log_time, last_log_frames = started, 0
+    next_ckpt = cfg.run.checkpoint_interval_frames
+    first_update_s = None
+    solved_at = None
+    outcome = "completed"
+    restore_signals = stop.install()
+
+    def checkpoint():
+        write_back(state, model, optimizer)
+        save_weights_atomic(model, os.path.join(ckpt_dir, "latest.weights.h5"))
+
+    def log_row(now: float) -> None:
+        nonlocal last_log_time, last_log_frames, lags
+        m = {k: float(v) for k, v in last_metrics.items()}
+        row = {
+            "time/elapsed_s": now - started,
+            "charts/frames": frames,
+            "charts/fps": (frames - last_log_frames) / max(now - last_log_time, 1e-9),
+            "charts/updates": updates,
+            "charts/episodes": episodes,
+            "charts/mean_return_100": float(np.mean(list(returns)[-100:])) if returns else float("nan"),
+            "actor/policy_lag_mean": float(np.mean(lags)) if lags else 0.0,
+            "actor/policy_lag_max": float(np.max(lags)) if lags else 0.0,
+            "learner/queue_size": exp_queue.fill(),
+            "learner/queue_capacity": exp_queue.capacity,
+            "learner/prefetched": batcher.out.qsize(),
+            "learner/dropped_unrolls": batcher.dropped,
+            "learner/actors_alive": pool.alive(),
+            "learner/actor_restarts": pool.restarts,
+            "learner/learning_rate": cfg.learner.learning_rate
+            * (max(0.0, 1.0 - updates / total_updates) if cfg.learner.anneal_lr else 1.0),
+        }
+        row.update(m)
+        metrics.log(row)
+        last_log_time, last_log_frames, lags = now, frames, []
+
+    try:
+        pool.start()
+        batcher.start()
+        while frames < cfg.total_frames and stop.reason is None:
+            pool.check()
+            if batcher.error is not None:
+                raise batcher.error
+            try:
+                batch, versions = batcher.out.get(timeout=0.5)
+            except queue.Empty:
+                batch = None
+            if batch is not None:
+                lags.extend((updates - versions).tolist())
+                state, step_metrics = train_step(state, batch)
+                updates += 1
+                frames += frames_per_update
+                last_metrics = step_metrics
+                if first_update_s is None:
+                    first_update_s = time.monotonic() - started
+                if updates % cfg.learner.publish_interval == 0:
+                    _publish(board, updates, state)
+                if frames >= next_ckpt:
+                    checkpoint()
+                    next_ckpt += cfg.run.checkpoint_interval_frames
+            while batcher.episodes:
+                ret, _length = batcher.episodes.popleft()
+                returns.append(ret)
+                episodes += 1
+            now = time.monotonic()
+            if now >= next_log:
+                log_row(now)
+                next_log = now + cfg.run.log_interval_seconds
+            window = cfg.run.stop_window
+            if cfg.run.stop_at_return is not None and len(returns) >= window:
+                if float(np.mean(list(returns)[-window:])) >= cfg.run.stop_at_return:
+                    solved_at = {"frames": frames, "seconds": time.monotonic() - started, "episodes": episodes}
+                    outcome = "solved"
+                    break
+        if stop.reason is not None:
+            outcome = f"stopped by {stop.reason}"
+    except BaseException as exc:
+        outcome = f"error ({type(exc).__name__})"
+        raise
+    finally:
+        log_line(f"shutting down: {outcome}")
+        pool.stop()
+        batcher.stop()
+        batcher.join(timeout=5.0)
+        exp_queue.close()
+        checkpoint()
+        now = time.monotonic()
+        if last_metrics:
+            log_row(now)
+        metrics.close()
+        window = cfg.run.stop_window
+        summary = {
+            "outcome": outcome,
+            "frames": frames,
+            "updates": updates,
+            "episodes": episodes,
+            "seconds": now - started,
+            "first_update_seconds": first_update_s,
+            f"mean_return_last_{window}": float(np.mean(list(returns)[-window:])) if returns else None,
+            "mean_return_last_100": float(np.mean(list(returns)[-100:])) if returns else None,
+            "solved_at": solved_at,
+            "actor_restarts": pool.restarts,
+            "dropped_unrolls": batcher.dropped,
+            "checkpoint": os.path.join(ckpt_dir, "latest.weights.h5"),
+        }
+        with open(os.path.join(run_path, "summary.json.tmp"), "w") as fh:
+            json.dump(summary, fh, indent=2)
+        os.replace(os.path.join(run_path, "summary.json.tmp"), os.path.join(run_path, "summary.json"))
+        restore_signals()
+        log_line(
+            f"done: {frames:,} frames, {updates} updates, {episodes} episodes in {summary['seconds']:.1f}s; "
+            f"checkpoint {summary['checkpoint']}"
+        )
+    return summary
