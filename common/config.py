@@ -174,7 +174,7 @@ def _check_scalar(key: str, value: Any, tp: Any, meta: dict) -> Any:
 
 def _build(cls, data: Any, prefix: str):
     if not isinstance(data, dict):
-        raise ConfigError(f"{prefix or 'config'}: expected a mapping of keys, got {data!r}")
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'}: expected a mapping of keys, got {data!r}")
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     kwargs = {}

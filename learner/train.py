@@ -161,7 +161,11 @@ def train(cfg: Config, stop: StopRequest | None = None, quiet: bool = False) -> 
                 episodes += 1
             now = time.monotonic()
             if now >= next_log:
-                log_row(now)
+                if updates:
+                    log_row(now)
+                else:  # no losses yet: say what we wait for instead of writing an empty row
+                    log_line(f"waiting for the first batch ({pool.alive()}/{cfg.actor.count} actors alive, "
+                             f"{exp_queue.fill()} unrolls queued)")
                 next_log = now + cfg.run.log_interval_seconds
             window = cfg.run.stop_window
             if cfg.run.stop_at_return is not None and len(returns) >= window:

@@ -1,0 +1,91 @@
+import glob
+import json
+import os
+
+import pytest
+
+from common import config as config_lib
+from common.config import Config, ConfigError
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIGS = sorted(glob.glob(os.path.join(ROOT, "configs", "*.yaml")))
+
+
+def test_there_are_configs():
+    names = {os.path.basename(p) for p in CONFIGS}
+    for required in ("cartpole_a3c.yaml", "pong_a3c.yaml", "breakout_a3c.yaml", "spaceinvaders_a3c.yaml"):
+        assert required in names
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=os.path.basename)
+def test_every_config_loads(path):
+    cfg = config_lib.load(path)
+    assert isinstance(cfg, Config)
+    assert cfg.name == os.path.splitext(os.path.basename(path))[0]
+
+
+def test_defaults_and_float_from_yaml_exponent(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_text("learner:\n  learning_rate: 7e-4\n")  # YAML 1.1 reads this as a string
+    cfg = config_lib.load(str(p))
+    assert cfg.learner.learning_rate == pytest.approx(7e-4)
+    assert cfg.env.id == "CartPole-v1"
+
+
+def test_overrides_and_frozen():
+    cfg = config_lib.load(None, dict([config_lib.parse_override("learner.learning_rate=3e-4"), ("actor.count", 3)]))
+    assert cfg.learner.learning_rate == pytest.approx(3e-4)
+    assert cfg.actor.count == 3
+    with pytest.raises(Exception):
+        cfg.actor.count = 5
+
+
+@pytest.mark.parametrize(
+    "overrides,message",
+    [
+        ({"learner.learning_rat": 1.0}, "unknown key 'learner.learning_rat' (did you mean learner.learning_rate?)"),
+        ({"learner.lrr": 1.0}, "unknown key 'learner.lrr'; known keys here: batch_unrolls, learning_rate"),
+        ({"bogus": 1}, "unknown key 'bogus'"),
+        ({"actor.count": "many"}, "actor.count: expected an integer, got 'many'"),
+        ({"actor.count": 2.5}, "actor.count: expected an integer"),
+        ({"learner.learning_rate": -1.0}, "learner.learning_rate: must be > 0.0, got -1.0"),
+        ({"learner.gamma": 1.5}, "learner.gamma: must be <= 1.0, got 1.5"),
+        ({"env.num_envs": 0}, "env.num_envs: must be >= 1, got 0"),
+        ({"env.clip_rewards": "yes"}, "env.clip_rewards: expected true or false"),
+        ({"model.torso": "resnet"}, "model.torso: 'resnet' is not allowed; choose one of"),
+        ({"algorithm": "ppo"}, "algorithm: 'ppo' is not allowed"),
+        ({"actor.count": 0}, "actor.count: must be >= 1"),
+        ({"env": 3}, "env: expected a mapping"),
+    ],
+)
+def test_bad_values_give_one_clear_line(overrides, message):
+    with pytest.raises(ConfigError) as info:
+        config_lib.load(None, overrides)
+    text = str(info.value)
+    assert message in text
+    assert "\n" not in text
+
+
+def test_bad_files(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        config_lib.load(str(tmp_path / "nope.yaml"))
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("env: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        config_lib.load(str(bad))
+    with pytest.raises(ConfigError, match="expected KEY=VALUE"):
+        config_lib.parse_override("learner.learning_rate")
+
+
+def test_save_round_trips(tmp_path):
+    cfg = config_lib.load(os.path.join(ROOT, "configs", "pong_a3c.yaml"))
+    path = tmp_path / "config.json"
+    config_lib.save(cfg, str(path))
+    again = config_lib.from_dict(json.loads(path.read_text()))
+    assert again == cfg
+
+
+def test_every_field_is_documented():
+    lines = config_lib.describe()
+    assert len(lines) > 30
+    assert all(line.split(": ", 1)[1].strip() for line in lines)

@@ -1,0 +1,113 @@
+"""End-to-end runs of the training entry point (`python -m learner`), as the README shows it."""
+
+import json
+import os
+import signal
+import time
+
+import numpy as np
+import pytest
+
+from proc_utils import actor_pids, alive, children, finish, metric_rows, start_learner, wait_for
+
+
+def _load_checkpoint(run_path):
+    from common.config import from_dict
+    from common.env import probe_spec
+    from common.model import build_model
+
+    with open(os.path.join(run_path, "config.json")) as fh:
+        cfg = from_dict(json.load(fh))
+    model = build_model(probe_spec(cfg.env), cfg.model, seed=123)
+    before = [np.asarray(v.value) for v in model.weights]
+    model.load_weights(os.path.join(run_path, "checkpoints", "latest.weights.h5"))
+    after = [np.asarray(v.value) for v in model.weights]
+    assert any(not np.array_equal(a, b) for a, b in zip(before, after)), "checkpoint did not change the weights"
+    return model
+
+
+def test_smoke_cartpole_trains_and_writes_outputs(tmp_path):
+    proc = start_learner("--config", "configs/smoke_cartpole.yaml", run_dir=tmp_path)
+    rc, out = finish(proc, timeout=180)
+    assert rc == 0, out
+    run = tmp_path / "smoke_cartpole"
+    for name in ("config.json", "metrics.csv", "summary.json", "checkpoints/latest.weights.h5"):
+        assert (run / name).exists(), name
+    assert any(p.name.startswith("events.out.tfevents") for p in run.iterdir())
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["outcome"] == "completed" and summary["frames"] >= 20_000
+    rows = metric_rows(run / "metrics.csv")
+    assert rows and {"charts/fps", "actor/policy_lag_mean", "learner/queue_size", "losses/total"} <= set(rows[0])
+    assert "frames" in out and "fps" in out and "return(100)" in out
+    _load_checkpoint(run)
+
+
+def test_smoke_pong_real_atari_run(tmp_path):
+    proc = start_learner("--config", "configs/smoke_pong.yaml", run_dir=tmp_path)
+    rc, out = finish(proc, timeout=240)
+    assert rc == 0, out
+    summary = json.loads((tmp_path / "smoke_pong" / "summary.json").read_text())
+    assert summary["frames"] >= 4_000 and summary["updates"] >= 50
+    _load_checkpoint(tmp_path / "smoke_pong")
+
+
+def test_unknown_env_fails_before_spawning(tmp_path):
+    proc = start_learner("--config", "configs/smoke_cartpole.yaml", "--env", "ALE/Pongg-v5", run_dir=tmp_path)
+    rc, out = finish(proc, timeout=60)
+    assert rc == 2
+    assert out.strip().splitlines() == [out.strip()]  # one line
+    assert out.startswith("error: env.id: unknown environment 'ALE/Pongg-v5'") and "Traceback" not in out
+    assert not (tmp_path / "smoke_cartpole").exists()
+
+
+def test_bad_override_is_one_line(tmp_path):
+    proc = start_learner("--config", "configs/smoke_cartpole.yaml", "--set", "learner.gamma=2", run_dir=tmp_path)
+    rc, out = finish(proc, timeout=60)
+    assert rc == 2 and out.strip() == "error: learner.gamma: must be <= 1.0, got 2.0"
+
+
+def _start_long_run(tmp_path):
+    proc = start_learner("--config", "configs/smoke_cartpole.yaml", "--total-frames", "50000000", run_dir=tmp_path)
+    csv_path = tmp_path / "smoke_cartpole" / "metrics.csv"
+    ok = wait_for(lambda: any(float(r["charts/frames"]) > 0 for r in metric_rows(csv_path)), 120, proc)
+    if not ok:
+        rc, out = finish(proc, timeout=30)
+        raise AssertionError(f"training never started (rc {rc}):\n{out}")
+    return proc
+
+
+@pytest.mark.parametrize("sig,expected_rc", [(signal.SIGTERM, 0), (signal.SIGINT, 130)])
+def test_signal_stops_cleanly(tmp_path, sig, expected_rc):
+    proc = _start_long_run(tmp_path)
+    kids = children(proc.pid)
+    assert len(actor_pids(proc.pid)) == 2
+    os.kill(proc.pid, sig)
+    rc, out = finish(proc, timeout=90)
+    assert rc == expected_rc, out
+    assert wait_for(lambda: not any(alive(k) for k in kids), 10), "a child process outlived the learner"
+    assert "Traceback" not in out
+    summary = json.loads((tmp_path / "smoke_cartpole" / "summary.json").read_text())
+    assert summary["outcome"].startswith("stopped")
+    _load_checkpoint(tmp_path / "smoke_cartpole")
+
+
+def test_dead_actor_is_replaced(tmp_path):
+    proc = _start_long_run(tmp_path)
+    victim = actor_pids(proc.pid)[0]
+    os.kill(victim, signal.SIGKILL)
+    assert wait_for(lambda: victim not in actor_pids(proc.pid) and len(actor_pids(proc.pid)) == 2, 30, proc)
+    csv_path = tmp_path / "smoke_cartpole" / "metrics.csv"
+    frames_then = float(metric_rows(csv_path)[-1]["charts/frames"])
+    time.sleep(1.0)
+    # Training goes on with the replacement: new rows with more frames, a restart counted.
+    assert wait_for(
+        lambda: (rows := metric_rows(csv_path))
+        and float(rows[-1]["charts/frames"]) > frames_then
+        and float(rows[-1]["learner/actor_restarts"]) >= 1,
+        60,
+        proc,
+    )
+    os.kill(proc.pid, signal.SIGTERM)
+    rc, out = finish(proc, timeout=90)
+    assert rc == 0, out
+    assert f"(pid {victim}) died" in out

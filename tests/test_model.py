@@ -1,0 +1,40 @@
+import numpy as np
+import pytest
+
+from common.config import ModelConfig
+from common.env import EnvSpec
+from common.model import build_model
+
+PIXELS = EnvSpec(obs_shape=(4, 84, 84), obs_dtype="uint8", num_actions=6, frames_per_step=4)
+VECTOR = EnvSpec(obs_shape=(4,), obs_dtype="float32", num_actions=2, frames_per_step=1)
+
+
+# paper: conv 4112 + 8224, fc 2592*256+256, heads 256*6+6 + 257
+# nature: conv 8224 + 32832 + 36928, fc 3136*512+512, heads 512*6+6 + 513
+@pytest.mark.parametrize("torso,params", [("paper", 677_943), ("nature", 1_687_719)])
+def test_conv_models_take_uint8_stacks(torso, params):
+    model = build_model(PIXELS, ModelConfig(torso=torso))
+    obs = np.random.default_rng(0).integers(0, 256, size=(3, 4, 84, 84), dtype=np.uint8)
+    logits, value = model(obs)
+    assert logits.shape == (3, 6) and value.shape == (3, 1)
+    assert model.count_params() == params
+    assert np.isfinite(np.asarray(logits)).all()
+
+
+def test_mlp_model_shapes_and_auto_torso():
+    model = build_model(VECTOR, ModelConfig())  # auto -> mlp for vectors
+    logits, value = model(np.zeros((5, 4), np.float32))
+    assert logits.shape == (5, 2) and value.shape == (5, 1)
+    assert model.name == "a3c_mlp"
+
+
+def test_conv_torso_refuses_vector_obs():
+    with pytest.raises(ValueError, match="model.torso"):
+        build_model(VECTOR, ModelConfig(torso="paper"))
+
+
+def test_initial_policy_is_near_uniform():
+    model = build_model(PIXELS, ModelConfig(torso="paper"))
+    obs = np.random.default_rng(1).integers(0, 256, size=(8, 4, 84, 84), dtype=np.uint8)
+    logits, _ = model(obs)
+    assert np.abs(np.asarray(logits)).max() < 0.5

@@ -1,0 +1,110 @@
+import time
+
+import numpy as np
+
+from common.launch import context, spawn
+from common.transport import ExperienceQueue, WeightBoard, unroll_fields, validate_unroll
+
+FIELDS = unroll_fields((4,), "float32", 2, T=3, E=2)
+
+
+def _wait_for(pred, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_bounded_queue_blocks_producer_when_full():
+    ctx = context()
+    q = ExperienceQueue(ctx, FIELDS, num_actors=1, slots=2)
+    counter = ctx.Value("i", 0)
+    proc = spawn("transport_helpers:producer", (q.actor_end(0), counter, 5))
+    try:
+        assert _wait_for(lambda: counter.value == 2), "producer never filled the queue"
+        time.sleep(1.0)
+        assert counter.value == 2, "producer went past the queue's capacity"
+        assert q.fill() == 2 and q.capacity == 2
+        seen = []
+        while len(seen) < 5:
+            got = q.get(timeout=30.0)
+            assert got is not None, "producer stopped producing after slots were released"
+            actor_id, generation, slot, version, views = got
+            assert np.all(views["rewards"] == version)  # the slot holds what was written for that note
+            seen.append(version)
+            q.release(actor_id, generation, slot)
+        assert seen == [0, 1, 2, 3, 4]
+        proc.join(timeout=30)
+        assert proc.exitcode == 0
+    finally:
+        proc.kill()
+        q.close()
+
+
+def test_get_times_out_when_empty():
+    q = ExperienceQueue(context(), FIELDS, num_actors=1, slots=1)
+    q.actor_end(0)
+    t0 = time.monotonic()
+    assert q.get(timeout=0.3) is None
+    assert time.monotonic() - t0 >= 0.25
+    q.close()
+
+
+def test_restarted_actor_gets_fresh_channel_and_stale_notes_are_dropped():
+    q = ExperienceQueue(context(), FIELDS, num_actors=1, slots=2)
+    old = q.actor_end(0)
+    slot = old.acquire(0.1)
+    old.put(slot, 7)
+    new = q.actor_end(0)  # restart: the note of the old process is gone
+    assert q.get(timeout=0.2) is None
+    assert q.fill() == 0
+    s = new.acquire(0.1)
+    new.put(s, 9)
+    got = q.get(timeout=1.0)
+    assert got is not None and got[3] == 9
+    q.close()
+
+
+def test_weight_board_versions():
+    ctx = context()
+    shapes = [(3, 2), (2,)]
+    board = WeightBoard(ctx, shapes)
+    assert board.version == -1
+    assert board.fetch(-1) is None  # nothing published yet
+    w0 = [np.ones((3, 2), np.float32), np.full(2, 2.0, np.float32)]
+    board.publish(0, w0)
+    version, arrays = board.fetch(-1)
+    assert version == 0 and [a.shape for a in arrays] == shapes
+    np.testing.assert_array_equal(arrays[1], w0[1])
+    assert board.fetch(0) is None  # same version: nothing new
+    board.publish(5, [a * 3 for a in w0])
+    version, arrays = board.fetch(0)
+    assert version == 5 and float(arrays[0].sum()) == 18.0
+    assert board.fetch(5) is None
+
+
+def test_weight_board_across_processes():
+    ctx = context()
+    board = WeightBoard(ctx, [(4,)])
+    out = ctx.Queue()
+    proc = spawn("transport_helpers:board_reader", (board, 0, out))
+    time.sleep(0.5)
+    board.publish(0, [np.zeros(4, np.float32)])  # not newer than what the reader has
+    time.sleep(0.5)
+    board.publish(3, [np.arange(4, dtype=np.float32)])
+    got = out.get(timeout=60)
+    proc.join(timeout=30)
+    assert got == (3, [6.0])
+
+
+def test_validate_unroll():
+    good = {k: np.zeros(shape, dtype) for k, (shape, dtype) in FIELDS.items()}
+    assert validate_unroll(good, FIELDS, 2) is None
+    bad = dict(good, actions=np.full((3, 2), 2, np.int32))
+    assert "actions out of range" in validate_unroll(bad, FIELDS, 2)
+    bad = dict(good, rewards=np.full((3, 2), np.nan, np.float32))
+    assert "non-finite" in validate_unroll(bad, FIELDS, 2)
+    bad = dict(good, obs=np.zeros((4, 2, 4), np.float64))
+    assert "obs" in validate_unroll(bad, FIELDS, 2)
