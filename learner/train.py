@@ -186,7 +186,7 @@ def train(cfg: Config, stop: StopRequest | None = None, quiet: bool = False) -> 
         exp_queue.close()
         checkpoint()
         now = time.monotonic()
-        if last_metrics:
+        if last_metrics and frames > last_log_frames:
             log_row(now)
         metrics.close()
         window = cfg.run.stop_window

@@ -1,0 +1,27 @@
+# `make train` and `make test` create the virtualenv they need (.venv) on first use.
+PYTHON ?= python3
+VENV   ?= .venv
+CONFIG ?= configs/cartpole_a3c.yaml
+ACTORS ?= 2
+ARGS   ?=
+
+BIN := $(VENV)/bin
+
+.PHONY: train test install clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(BIN)/.installed
+
+train: $(BIN)/.installed
+	$(BIN)/python -m learner --config $(CONFIG) --actors $(ACTORS) $(ARGS)
+
+test: $(BIN)/.installed
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf $(VENV) .pytest_cache
