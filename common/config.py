@@ -94,7 +94,7 @@ class RunConfig:
 class Config:
     name: str = _f("experiment", "run name; outputs go to <run.dir>/<name>")
     algorithm: Literal["a3c"] = _f("a3c", "learning algorithm")
-    seed: int = _f(0, "seed for environments, network initialisation and action sampling")
+    seed: int = _f(0, "seed for environments, network initialisation and action sampling", ge=0, lt=100_000)
     total_frames: int = _f(10_000_000, "train until the learner has trained on this many frames", ge=1)
     env: EnvConfig = field(default_factory=EnvConfig, metadata={"doc": "environment"})
     model: ModelConfig = field(default_factory=ModelConfig, metadata={"doc": "network"})
@@ -217,7 +217,7 @@ def parse_override(text: str) -> tuple[str, Any]:
 
 def from_dict(data: dict, overrides: dict[str, Any] | None = None) -> Config:
     """Validate a nested dict (plus dotted overrides) into a frozen `Config`."""
-    tree = json.loads(json.dumps(data or {}))  # deep copy; YAML gives plain types
+    tree = json.loads(json.dumps(data or {}, default=str))  # deep copy; YAML dates become strings
     for key, value in (overrides or {}).items():
         _set_dotted(tree, key, value)
     cfg = _build(Config, tree, "")

@@ -10,11 +10,13 @@ from __future__ import annotations
 import importlib
 import multiprocessing as mp
 import os
+import signal
+import threading
 
 # XLA on one thread: an actor's batched policy call is small, and two cores
 # shared by several actors and a learner are better used one thread each.
 SINGLE_THREAD_ENV = {
-    "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
+    "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false",
     "OMP_NUM_THREADS": "1",
     "KERAS_BACKEND": "jax",
     "JAX_PLATFORMS": "cpu",
@@ -35,5 +37,13 @@ def _child_main(target: str, env: dict, args: tuple) -> None:
 def spawn(target: str, args: tuple, env: dict | None = None, name: str | None = None):
     """Start `module:function(*args)` in a new spawned process and return it."""
     proc = context().Process(target=_child_main, args=(target, dict(env or {}), args), name=name, daemon=True)
-    proc.start()
+    # Ctrl-C goes to the whole process group; children inherit "ignore" across exec so a
+    # starting actor never dies of it mid-import. The parent coordinates shutdown.
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if in_main else None
+    try:
+        proc.start()
+    finally:
+        if in_main:
+            signal.signal(signal.SIGINT, previous)
     return proc

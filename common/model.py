@@ -17,8 +17,12 @@ os.environ.setdefault("KERAS_BACKEND", "jax")
 import keras  # noqa: E402
 from keras import layers  # noqa: E402
 
-from common.config import ModelConfig  # noqa: E402
+from common.config import ConfigError, ModelConfig  # noqa: E402
 from common.env import EnvSpec  # noqa: E402
+
+
+# Smallest screen whose conv stack still leaves a >= 1 pixel feature map.
+MIN_SCREEN = {"paper": 20, "nature": 36}
 
 
 def resolve_torso(spec: EnvSpec, cfg: ModelConfig) -> str:
@@ -45,8 +49,12 @@ def _conv_torso(x, torso: str):
 def build_model(spec: EnvSpec, cfg: ModelConfig, seed: int = 0) -> keras.Model:
     """Functional actor-critic model: obs [N, *obs_shape] -> (logits [N, A], value [N, 1])."""
     torso = resolve_torso(spec, cfg)
-    if torso in ("paper", "nature") and (not spec.is_pixels or len(spec.obs_shape) != 3):
-        raise ValueError(f"model.torso: {torso!r} needs image observations, this env gives {spec.obs_shape}")
+    if torso in ("paper", "nature"):
+        if not spec.is_pixels or len(spec.obs_shape) != 3:
+            raise ConfigError(f"model.torso: {torso!r} needs image observations, this env gives {spec.obs_shape}")
+        smallest = MIN_SCREEN[torso]
+        if min(spec.obs_shape[1:]) < smallest:
+            raise ConfigError(f"env.screen_size: the {torso!r} torso needs at least {smallest} pixels, got {spec.obs_shape[1:]}")
     keras.utils.set_random_seed(seed)
     inputs = keras.Input(shape=spec.obs_shape, dtype=spec.obs_dtype, name="obs")
     if torso == "mlp":

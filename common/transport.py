@@ -116,9 +116,11 @@ class ExperienceQueue:
 
     def __init__(self, ctx, fields: dict, num_actors: int, slots: int):
         self.ctx, self.fields, self.slots = ctx, fields, slots
-        slot_bytes = sum(_nbytes(s, d) for s, d in fields.values())
-        self._raw = [ctx.RawArray("b", slot_bytes * slots) for _ in range(num_actors)]
-        self._views = [_views(r, fields, slots) for r in self._raw]
+        self._slot_bytes = sum(_nbytes(s, d) for s, d in fields.values())
+        # Replaced per actor generation (see actor_end), so a restarted actor never writes
+        # into a buffer the batcher may still be copying from.
+        self._raw: list = [None] * num_actors
+        self._views: list = [None] * num_actors
         self._counters = [ctx.RawArray("b", 16) for _ in range(num_actors)]  # int64 [puts, gets]
         self._pipes: list[tuple | None] = [None] * num_actors  # (full_r, full_w, free_r, free_w)
         self._generation = [0] * num_actors
@@ -127,7 +129,7 @@ class ExperienceQueue:
 
     @property
     def capacity(self) -> int:
-        return len(self._raw) * self.slots
+        return len(self._pipes) * self.slots
 
     def actor_end(self, actor_id: int) -> ActorEnd:
         """Fresh pipes for (re)starting actor `actor_id`; notes from its previous process are dropped."""
@@ -137,6 +139,8 @@ class ExperienceQueue:
             free_r, free_w = self.ctx.Pipe(duplex=False)
             self._pipes[actor_id] = (full_r, full_w, free_r, free_w)
             self._generation[actor_id] += 1
+            self._raw[actor_id] = self.ctx.RawArray("b", self._slot_bytes * self.slots)
+            self._views[actor_id] = _views(self._raw[actor_id], self.fields, self.slots)
             c = np.frombuffer(self._counters[actor_id], dtype=np.int64)
             c[1] = c[0]  # slots of the old process are forgotten: fill restarts at 0
             return ActorEnd(self._raw[actor_id], self.fields, self.slots, full_w, free_r, self._counters[actor_id])
@@ -147,6 +151,10 @@ class ExperienceQueue:
             for conn in pipes:
                 conn.close()
             self._pipes[actor_id] = None
+
+    def puts(self, actor_id: int) -> int:
+        """Unrolls actor `actor_id` has handed over so far (all of its generations)."""
+        return int(np.frombuffer(self._counters[actor_id], dtype=np.int64)[0])
 
     def close(self) -> None:
         with self._lock:
@@ -165,8 +173,11 @@ class ExperienceQueue:
                 time.sleep(min(0.05, remaining))
                 continue
             n = len(self._pipes)
-            ready = sorted(wait_connections(list(readers), timeout=remaining),
-                           key=lambda c: (readers[c] - self._last_served - 1) % n)
+            try:
+                ready = wait_connections(list(readers), timeout=remaining)
+            except (OSError, ValueError):  # a pipe was closed by an actor restart meanwhile
+                continue
+            ready = sorted(ready, key=lambda c: (readers[c] - self._last_served - 1) % n)
             for conn in ready:
                 i = readers[conn]
                 with self._lock:
@@ -263,6 +274,20 @@ class WeightBoard:
                 return got
             time.sleep(0.01)
         return None
+
+
+class StopFlag:
+    """A cross-process boolean read without any lock (a `multiprocessing.Event` takes a
+    shared lock in `is_set`; an actor killed while holding it would block the learner)."""
+
+    def __init__(self, ctx):
+        self._raw = ctx.RawValue("b", 0)
+
+    def set(self) -> None:
+        self._raw.value = 1
+
+    def is_set(self) -> bool:
+        return bool(self._raw.value)
 
 
 def parent_alive(parent_pid: int) -> bool:

@@ -37,6 +37,10 @@ def main(argv=None) -> int:
     if args.help_config:
         print("\n".join(config_lib.describe()))
         return 0
+    from learner.train import StopRequest, train
+
+    stop = StopRequest()
+    stop.install()  # before the slow imports and set-up: a SIGTERM then still exits cleanly
     try:
         overrides = dict(config_lib.parse_override(o) for o in args.overrides)
         for flag, key in (("env", "env.id"), ("actors", "actor.count"), ("run_dir", "run.dir"),
@@ -44,10 +48,8 @@ def main(argv=None) -> int:
             if getattr(args, flag) is not None:
                 overrides[key] = getattr(args, flag)
         cfg = config_lib.load(args.config, overrides)
-        from learner.train import StopRequest, train
-
-        stop = StopRequest()
-        train(cfg, stop=stop)
+        if stop.reason is None:
+            train(cfg, stop=stop)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

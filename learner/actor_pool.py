@@ -8,11 +8,12 @@ import time
 from common import config as config_lib
 from common.config import Config
 from common.launch import SINGLE_THREAD_ENV, context, spawn
-from common.transport import ExperienceQueue, WeightBoard
+from common.transport import ExperienceQueue, StopFlag, WeightBoard
 from learner.metrics import log_line
 
 ACTOR_ENTRY = "actor.loop:main_entry"  # by name: learner never imports actor
 MAX_RESTARTS_PER_MINUTE = 5
+MAX_DEATHS_BEFORE_FIRST_UNROLL = 3  # in a row: the actor cannot even start (bad env, bug, OOM at start)
 
 
 class ActorCrashLoop(RuntimeError):
@@ -25,17 +26,21 @@ class ActorPool:
         self.cfg_dict = config_lib.to_dict(cfg)
         self.exp_queue = exp_queue
         self.board = board
-        self.stop_event = context().Event()
+        self.stop_event = StopFlag(context())
         self.procs: list = [None] * cfg.actor.count
         self.restarts = 0
         self._recent: list[list[float]] = [[] for _ in range(cfg.actor.count)]
+        self._puts_at_start = [0] * cfg.actor.count
+        self._early_deaths = [0] * cfg.actor.count
 
     def _seed(self, actor_id: int, incarnation: int) -> int:
         # Distinct, reproducible seeds per actor and per restart; envs within an actor count up from it.
-        return self.cfg.seed * 1_000_003 + actor_id * 10_007 + incarnation * 101
+        # Kept below 2**31 minus room for the env index: ALE and Keras take 32-bit seeds.
+        return (self.cfg.seed * 1_000_003 + actor_id * 10_007 + incarnation * 101) % (2**31 - 2**16)
 
     def _start(self, actor_id: int, incarnation: int = 0) -> None:
         end = self.exp_queue.actor_end(actor_id)
+        self._puts_at_start[actor_id] = self.exp_queue.puts(actor_id)
         args = (actor_id, self.cfg_dict, end, self.board, self.stop_event, self._seed(actor_id, incarnation), os.getpid())
         self.procs[actor_id] = spawn(ACTOR_ENTRY, args, env=SINGLE_THREAD_ENV, name=f"actor-{actor_id}")
 
@@ -54,8 +59,15 @@ class ActorPool:
             recent = [t for t in self._recent[i] if now - t < 60.0] + [now]
             self._recent[i] = recent
             log_line(f"actor {i} (pid {proc.pid}) died with exit code {proc.exitcode}; starting a new one")
+            early = self.exp_queue.puts(i) == self._puts_at_start[i]
+            self._early_deaths[i] = self._early_deaths[i] + 1 if early else 0
             if len(recent) > MAX_RESTARTS_PER_MINUTE:
                 raise ActorCrashLoop(f"actor {i} died {len(recent)} times within a minute; see its error output above")
+            if self._early_deaths[i] >= MAX_DEATHS_BEFORE_FIRST_UNROLL:
+                raise ActorCrashLoop(
+                    f"actor {i} died {self._early_deaths[i]} times in a row before sending its first unroll; "
+                    "see its error output above"
+                )
             self.restarts += 1
             proc.join(timeout=0)
             self._start(i, incarnation=self.restarts)

@@ -33,8 +33,14 @@ class StopRequest:
     def __init__(self):
         self.reason: str | None = None
         self.interrupted = False
+        self._installed = False
 
     def install(self):
+        """Install the handlers; returns a function restoring the previous ones. Idempotent."""
+        if self._installed:
+            return lambda: None
+        self._installed = True
+
         def on_term(signum, frame):
             self.reason = self.reason or "SIGTERM"
 
@@ -45,7 +51,13 @@ class StopRequest:
             self.reason = "Ctrl-C"
 
         previous = (signal.signal(signal.SIGTERM, on_term), signal.signal(signal.SIGINT, on_int))
-        return lambda: (signal.signal(signal.SIGTERM, previous[0]), signal.signal(signal.SIGINT, previous[1]))
+
+        def restore():
+            signal.signal(signal.SIGTERM, previous[0])
+            signal.signal(signal.SIGINT, previous[1])
+            self._installed = False
+
+        return restore
 
 
 def _publish(board: WeightBoard, version: int, state) -> None:
@@ -184,11 +196,16 @@ def train(cfg: Config, stop: StopRequest | None = None, quiet: bool = False) -> 
         batcher.stop()
         batcher.join(timeout=5.0)
         exp_queue.close()
-        checkpoint()
+        try:
+            checkpoint()
+        except Exception as exc:  # e.g. the state was lost with a failed step: keep the last good file
+            log_line(f"could not write the final checkpoint ({type(exc).__name__}: {exc}); the previous one stays")
         now = time.monotonic()
-        if last_metrics and frames > last_log_frames:
-            log_row(now)
-        metrics.close()
+        try:
+            if last_metrics and frames > last_log_frames:
+                log_row(now)
+        finally:
+            metrics.close()
         window = cfg.run.stop_window
         summary = {
             "outcome": outcome,

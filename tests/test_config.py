@@ -56,6 +56,8 @@ def test_overrides_and_frozen():
         ({"algorithm": "ppo"}, "algorithm: 'ppo' is not allowed"),
         ({"actor.count": 0}, "actor.count: must be >= 1"),
         ({"env": 3}, "env: expected a mapping"),
+        ({"seed": -1}, "seed: must be >= 0, got -1"),
+        ({"name": ""}, "name: expected a non-empty string"),
     ],
 )
 def test_bad_values_give_one_clear_line(overrides, message):
@@ -64,6 +66,12 @@ def test_bad_values_give_one_clear_line(overrides, message):
     text = str(info.value)
     assert message in text
     assert "\n" not in text
+
+
+def test_yaml_date_name_is_a_string(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_text("name: 2024-01-01\n")
+    assert config_lib.load(str(p)).name == "2024-01-01"
 
 
 def test_bad_files(tmp_path):

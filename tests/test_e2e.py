@@ -18,11 +18,11 @@ def _load_checkpoint(run_path):
 
     with open(os.path.join(run_path, "config.json")) as fh:
         cfg = from_dict(json.load(fh))
-    model = build_model(probe_spec(cfg.env), cfg.model, seed=123)
+    model = build_model(probe_spec(cfg.env), cfg.model, seed=cfg.seed)  # the run's initial weights
     before = [np.asarray(v.value) for v in model.weights]
     model.load_weights(os.path.join(run_path, "checkpoints", "latest.weights.h5"))
     after = [np.asarray(v.value) for v in model.weights]
-    assert any(not np.array_equal(a, b) for a, b in zip(before, after)), "checkpoint did not change the weights"
+    assert any(not np.array_equal(a, b) for a, b in zip(before, after)), "checkpoint holds untrained weights"
     return model
 
 
@@ -81,7 +81,7 @@ def test_signal_stops_cleanly(tmp_path, sig, expected_rc):
     proc = _start_long_run(tmp_path)
     kids = children(proc.pid)
     assert len(actor_pids(proc.pid)) == 2
-    os.kill(proc.pid, sig)
+    os.killpg(proc.pid, sig)  # the whole group, as a terminal's Ctrl-C or `kill -TERM -PGID` does
     rc, out = finish(proc, timeout=90)
     assert rc == expected_rc, out
     assert wait_for(lambda: not any(alive(k) for k in kids), 10), "a child process outlived the learner"

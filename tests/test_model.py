@@ -33,6 +33,15 @@ def test_conv_torso_refuses_vector_obs():
         build_model(VECTOR, ModelConfig(torso="paper"))
 
 
+def test_too_small_screen_is_a_config_error():
+    from common.config import ConfigError
+
+    small = EnvSpec(obs_shape=(4, 30, 30), obs_dtype="uint8", num_actions=6, frames_per_step=4)
+    build_model(small, ModelConfig(torso="paper"))  # 30 >= 20 fits the paper network
+    with pytest.raises(ConfigError, match="env.screen_size: the 'nature' torso needs at least 36"):
+        build_model(small, ModelConfig(torso="nature"))
+
+
 def test_initial_policy_is_near_uniform():
     model = build_model(PIXELS, ModelConfig(torso="paper"))
     obs = np.random.default_rng(1).integers(0, 256, size=(8, 4, 84, 84), dtype=np.uint8)

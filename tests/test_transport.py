@@ -99,6 +99,24 @@ def test_weight_board_across_processes():
     assert got == (3, [6.0])
 
 
+def test_weight_board_reader_never_sees_a_torn_write():
+    ctx = context()
+    board = WeightBoard(ctx, [(1024, 1024), (1000,)])  # 4 MB: a copy takes about a millisecond
+    proc = spawn("transport_helpers:board_writer", (board, 500))
+    seen, have = 0, -1
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and (proc.is_alive() or board.version > have):
+        got = board.fetch(have)
+        if got is None:
+            continue
+        have, arrays = got
+        for a in arrays:  # a torn copy would mix two versions
+            assert a.min() == a.max() == have
+        seen += 1
+    proc.join(timeout=30)
+    assert have == 500 and seen > 10
+
+
 def test_validate_unroll():
     good = {k: np.zeros(shape, dtype) for k, (shape, dtype) in FIELDS.items()}
     assert validate_unroll(good, FIELDS, 2) is None

@@ -15,6 +15,15 @@ def producer(end, counter, n):
             counter.value += 1
 
 
+def board_writer(board, n):
+    """Publish versions 1..n, about one per millisecond; every array is filled with its version."""
+    import numpy as np
+
+    for v in range(1, n + 1):
+        board.publish(v, [np.full(s, v, np.float32) for s in board.shapes])
+        time.sleep(0.0005)
+
+
 def board_reader(board, have, out_q):
     got = board.wait(have, timeout=20.0)
     out_q.put(None if got is None else (got[0], [a.sum().item() for a in got[1]]))
