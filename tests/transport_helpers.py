@@ -28,3 +28,8 @@ def board_reader(board, have, out_q):
     got = board.wait(have, timeout=20.0)
     out_q.put(None if got is None else (got[0], [a.sum().item() for a in got[1]]))
     time.sleep(0.1)
+
+
+def crash(*args):
+    """An actor body that dies at once, as a broken actor would."""
+    raise SystemExit(3)
