@@ -24,7 +24,14 @@ from learner.actor_pool import ActorPool
 from learner.batcher import Batcher
 from learner.checkpoint import save_weights_atomic
 from learner.metrics import MetricsLogger, log_line
-from learner.train_step import init_state, make_optimizer, make_train_step, total_updates_for, write_back
+from learner.train_step import (
+    init_state,
+    make_lr_schedule,
+    make_optimizer,
+    make_train_step,
+    total_updates_for,
+    write_back,
+)
 
 
 class StopRequest:
@@ -81,7 +88,8 @@ def train(cfg: Config, stop: StopRequest | None = None, quiet: bool = False) -> 
     T, E, B = cfg.actor.unroll_length, cfg.env.num_envs, cfg.learner.batch_unrolls
     frames_per_update = B * T * E * spec.frames_per_step
     total_updates = total_updates_for(cfg.total_frames, frames_per_update)
-    optimizer = make_optimizer(cfg.learner, total_updates)
+    lr_schedule = make_lr_schedule(cfg.learner, total_updates)  # also read for the metrics
+    optimizer = make_optimizer(cfg.learner, lr_schedule)
     state = init_state(model, optimizer)
     train_step = make_train_step(model, optimizer, cfg.learner)
 
@@ -136,8 +144,7 @@ def train(cfg: Config, stop: StopRequest | None = None, quiet: bool = False) -> 
             "learner/dropped_unrolls": batcher.dropped,
             "learner/actors_alive": pool.alive(),
             "learner/actor_restarts": pool.restarts,
-            "learner/learning_rate": cfg.learner.learning_rate
-            * (max(0.0, 1.0 - updates / total_updates) if cfg.learner.anneal_lr else 1.0),
+            "learner/learning_rate": float(lr_schedule(updates)),
         }
         row.update(m)
         metrics.log(row)

@@ -19,13 +19,18 @@ class TrainState(NamedTuple):
     optimizer: list  # optimizer.variables values (iterations, RMS accumulators)
 
 
-def make_optimizer(cfg: LearnerConfig, total_updates: int) -> keras.optimizers.Optimizer:
-    """RMSprop with the paper's settings; learning rate linear to 0 over `total_updates`."""
-    lr = cfg.learning_rate
-    if cfg.anneal_lr:
-        lr = keras.optimizers.schedules.PolynomialDecay(
-            cfg.learning_rate, decay_steps=max(total_updates, 1), end_learning_rate=0.0, power=1.0
-        )
+def make_lr_schedule(cfg: LearnerConfig, total_updates: int):
+    """Learning rate as a function of the update count: linear to 0 over `total_updates` if annealed."""
+    if not cfg.anneal_lr:
+        return lambda step: cfg.learning_rate
+    return keras.optimizers.schedules.PolynomialDecay(
+        cfg.learning_rate, decay_steps=max(total_updates, 1), end_learning_rate=0.0, power=1.0
+    )
+
+
+def make_optimizer(cfg: LearnerConfig, lr_schedule) -> keras.optimizers.Optimizer:
+    """RMSprop with the paper's settings, driven by `lr_schedule` (from `make_lr_schedule`)."""
+    lr = lr_schedule if cfg.anneal_lr else cfg.learning_rate
     return keras.optimizers.RMSprop(
         learning_rate=lr, rho=cfg.rms_rho, epsilon=cfg.rms_epsilon, global_clipnorm=cfg.max_grad_norm
     )
