@@ -23,6 +23,33 @@ SINGLE_THREAD_ENV = {
 }
 
 
+def default_compile_cache_dir() -> str:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "asyncrl", "jax")
+
+
+def enable_compile_cache() -> None:
+    """Share compiled XLA programs between the learner, its actors and later runs (call before importing JAX).
+
+    Without it every actor process compiles the same model initialisers and policy step
+    again (about 3 CPU-seconds each, most of an actor's start-up); with it, those and the
+    train step are read back from disk. Children inherit the setting through the
+    environment. `JAX_COMPILATION_CACHE_DIR` set by the user wins; set it empty to disable.
+    """
+    if "JAX_COMPILATION_CACHE_DIR" in os.environ:
+        return
+    path = default_compile_cache_dir()
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError:
+        return  # e.g. a read-only home: run without the cache
+    if not os.access(path, os.W_OK):
+        return
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = path
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")  # small programs add up too
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
+
+
 def context():
     return mp.get_context("spawn")  # JAX deadlocks after fork
 

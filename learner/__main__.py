@@ -8,6 +8,10 @@ import sys
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
+from common.launch import enable_compile_cache  # noqa: E402  (no JAX import; must run before one)
+
+enable_compile_cache()
+
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(

@@ -12,6 +12,7 @@ import signal
 import time
 from collections import deque
 
+import jax
 import numpy as np
 
 from common import config as config_lib
@@ -91,7 +92,7 @@ def train(cfg: Config, stop: StopRequest | None = None, quiet: bool = False) -> 
     lr_schedule = make_lr_schedule(cfg.learner, total_updates)  # also read for the metrics
     optimizer = make_optimizer(cfg.learner, lr_schedule)
     state = init_state(model, optimizer)
-    train_step = make_train_step(model, optimizer, cfg.learner)
+    train_step = make_train_step(model, optimizer, cfg.learner, E, T)
 
     ctx = context()
     fields = unroll_fields(spec.obs_shape, spec.obs_dtype, spec.num_actions, T, E)
@@ -109,6 +110,7 @@ def train(cfg: Config, stop: StopRequest | None = None, quiet: bool = False) -> 
     )
 
     started = time.monotonic()
+    started_unix = time.time()  # lets a benchmark measure launch -> first update from outside
     updates = frames = 0
     returns: deque = deque(maxlen=max(100, cfg.run.stop_window))
     episodes = 0
@@ -153,6 +155,9 @@ def train(cfg: Config, stop: StopRequest | None = None, quiet: bool = False) -> 
     try:
         pool.start()
         batcher.start()
+        # Compile now, while the actors start up, instead of when the first batch arrives.
+        batch_shapes = {k: jax.ShapeDtypeStruct((B, *shape), dtype) for k, (shape, dtype) in fields.items()}
+        train_step = train_step.lower(state, batch_shapes).compile()
         while frames < cfg.total_frames and stop.reason is None:
             pool.check()
             if batcher.error is not None:
@@ -220,6 +225,7 @@ def train(cfg: Config, stop: StopRequest | None = None, quiet: bool = False) -> 
             "updates": updates,
             "episodes": episodes,
             "seconds": now - started,
+            "started_unix": started_unix,
             "first_update_seconds": first_update_s,
             f"mean_return_last_{window}": float(np.mean(list(returns)[-window:])) if returns else None,
             "mean_return_last_100": float(np.mean(list(returns)[-100:])) if returns else None,

@@ -59,38 +59,52 @@ def write_back(state: TrainState, model: keras.Model, optimizer: keras.optimizer
         var.assign(val)
 
 
-def _time_major(x):
-    """[B, T, E, ...] -> [T, B*E, ...]"""
-    x = jnp.swapaxes(x, 0, 1)
-    return x.reshape((x.shape[0], x.shape[1] * x.shape[2]) + x.shape[3:])
+def streams_per_chunk(num_envs: int, unroll_length: int, microbatch_samples: int) -> int:
+    """Env streams per gradient chunk: the largest divisor of E whose (T+1)-step samples fit the target."""
+    if microbatch_samples <= 0:
+        return num_envs
+    fits = [c for c in range(1, num_envs + 1) if num_envs % c == 0 and c * (unroll_length + 1) <= microbatch_samples]
+    return max(fits, default=1)
 
 
-def make_train_step(model: keras.Model, optimizer: keras.optimizers.Optimizer, cfg: LearnerConfig):
-    """Jitted (state, batch) -> (state, metrics). `batch` fields are [B, T(+1), E, ...] (see transport)."""
+def make_train_step(model: keras.Model, optimizer: keras.optimizers.Optimizer, cfg: LearnerConfig,
+                    num_envs: int, unroll_length: int):
+    """Jitted (state, batch) -> (state, metrics). `batch` fields are [B, T(+1), E, ...] (see transport).
 
-    def loss_fn(trainable, non_trainable, batch):
-        obs = batch["obs"]  # [B, T+1, E, *obs_shape]
-        flat = obs.reshape((-1,) + obs.shape[3:])  # [B*(T+1)*E, *obs_shape]
+    The gradient is the mean of the gradients of chunks of whole env streams (each chunk's loss
+    is its own mean over T x streams, and all chunks have the same size, so this equals the
+    gradient of the batch mean). The chunks are unrolled in the jitted function: XLA's CPU
+    convolution gradients are about twice as fast per sample on ~40-sample pieces that stay in
+    cache as on the full batch (benchmarks/RESULTS.md); a `lax.scan` over chunks is much slower.
+    """
+    c = streams_per_chunk(num_envs, unroll_length, cfg.microbatch_samples)
+
+    def loss_fn(trainable, non_trainable, chunk):
+        obs = chunk["obs"]  # [T+1, c, *obs_shape]
+        flat = obs.reshape((-1,) + obs.shape[2:])  # [(T+1)*c, *obs_shape]
         (logits, values), non_trainable = model.stateless_call(trainable, non_trainable, flat, training=True)
-        logits = _time_major(logits.reshape(obs.shape[:3] + logits.shape[-1:]))  # [T+1, B*E, A]
-        values = _time_major(values.reshape(obs.shape[:3]))  # [T+1, B*E]
+        logits = logits.reshape(obs.shape[:2] + logits.shape[-1:])  # [T+1, c, A]
+        values = values.reshape(obs.shape[:2])  # [T+1, c]
         loss, metrics = a3c_loss_fn(
-            logits[:-1],
-            values[:-1],
-            values[-1],
-            _time_major(batch["actions"]),
-            _time_major(batch["rewards"]),
-            _time_major(batch["dones"]),
-            cfg.gamma,
-            cfg.value_coef,
-            cfg.entropy_coef,
+            logits[:-1], values[:-1], values[-1], chunk["actions"], chunk["rewards"], chunk["dones"],
+            cfg.gamma, cfg.value_coef, cfg.entropy_coef,
         )
         return loss, (metrics, non_trainable)
 
     grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
 
     def train_step(state: TrainState, batch):
-        (_, (metrics, non_trainable)), grads = grad_fn(state.trainable, state.non_trainable, batch)
+        B, E = batch["actions"].shape[0], batch["actions"].shape[2]
+        non_trainable, grads, metrics = state.non_trainable, None, None
+        for b in range(B):
+            for e in range(0, E, c):
+                chunk = {k: batch[k][b, :, e:e + c] for k in ("obs", "actions", "rewards", "dones")}
+                (_, (m, non_trainable)), g = grad_fn(state.trainable, non_trainable, chunk)
+                grads = g if grads is None else [a + x for a, x in zip(grads, g)]
+                metrics = m if metrics is None else {k: metrics[k] + m[k] for k in m}
+        n = B * (E // c)
+        grads = [g / n for g in grads]
+        metrics = {k: v / n for k, v in metrics.items()}
         trainable, opt_vars = optimizer.stateless_apply(state.optimizer, grads, state.trainable)
         metrics["losses/grad_norm"] = jnp.sqrt(sum(jnp.sum(jnp.square(g)) for g in grads))
         return TrainState(trainable, non_trainable, opt_vars), metrics
