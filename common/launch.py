@@ -36,18 +36,18 @@ def enable_compile_cache() -> None:
     train step are read back from disk. Children inherit the setting through the
     environment. `JAX_COMPILATION_CACHE_DIR` set by the user wins; set it empty to disable.
     """
-    if "JAX_COMPILATION_CACHE_DIR" in os.environ:
-        return
-    path = default_compile_cache_dir()
-    try:
-        os.makedirs(path, exist_ok=True)
-    except OSError:
-        return  # e.g. a read-only home: run without the cache
-    if not os.access(path, os.W_OK):
-        return
-    os.environ["JAX_COMPILATION_CACHE_DIR"] = path
-    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")  # small programs add up too
-    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
+    if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+        path = default_compile_cache_dir()
+        try:
+            os.makedirs(path, exist_ok=True)
+        except OSError:
+            return  # e.g. a read-only home: run without the cache
+        if not os.access(path, os.W_OK):
+            return
+        os.environ["JAX_COMPILATION_CACHE_DIR"] = path
+    if os.environ["JAX_COMPILATION_CACHE_DIR"]:
+        os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")  # small programs add up too
+        os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
 
 
 def context():
