@@ -16,22 +16,38 @@ import time
 
 import numpy as np
 
-from common.config import from_dict
+from actor.exploration import draw_final_epsilon, epsilon_at
+from common.config import from_dict, is_value_method
 from common.env import make_env
 from common.transport import ActorEnd, WeightBoard, parent_alive
 
 
-def make_policy_step(model):
-    """Jitted (params, obs [E, ...], key) -> (actions [E] int32, logits [E, A], next key)."""
+def make_policy_step(model, algorithm: str = "a3c", greedy: bool = False):
+    """Jitted (params, obs [E, ...], key, epsilon) -> (actions [E] int32, outputs [E, A], next key).
+
+    a3c samples from the policy logits (outputs = logits); the value methods act
+    epsilon-greedily on the Q values (outputs = Q values; epsilon is ignored by a3c).
+    greedy: always the argmax (evaluation).
+    """
     import jax
+    import jax.numpy as jnp
 
     n_trainable = len(model.trainable_variables)
+    value_method = is_value_method(algorithm)
 
-    def policy_step(params, obs, key):
-        key, sample_key = jax.random.split(key)
-        (logits, _value), _ = model.stateless_call(params[:n_trainable], params[n_trainable:], obs)
-        actions = jax.random.categorical(sample_key, logits).astype("int32")
-        return actions, logits, key
+    def policy_step(params, obs, key, epsilon):
+        key, k1, k2 = jax.random.split(key, 3)
+        outputs, _ = model.stateless_call(params[:n_trainable], params[n_trainable:], obs)
+        head = outputs[0] if isinstance(outputs, (list, tuple)) else outputs  # logits or Q values, [E, A]
+        if greedy:
+            actions = jnp.argmax(head, axis=-1)
+        elif value_method:
+            explore = jax.random.uniform(k1, head.shape[:1]) < epsilon
+            random_actions = jax.random.randint(k2, head.shape[:1], 0, head.shape[-1])
+            actions = jnp.where(explore, random_actions, jnp.argmax(head, axis=-1))
+        else:
+            actions = jax.random.categorical(k1, head)
+        return actions.astype("int32"), head, key
 
     return jax.jit(policy_step)
 
@@ -57,9 +73,14 @@ def run_actor(actor_id: int, cfg_dict: dict, end: ActorEnd, board: WeightBoard, 
     cfg = from_dict(cfg_dict)
     T, E = cfg.actor.unroll_length, cfg.env.num_envs
     env = make_env(cfg.env, E, seed=seed)
-    model = build_model(env.spec, cfg.model, seed=seed)
-    policy_step = make_policy_step(model)
+    model = build_model(env.spec, cfg.model, seed=seed, algorithm=cfg.algorithm)
+    policy_step = make_policy_step(model, cfg.algorithm)
     key = jax.random.key(seed)
+    value_method, sarsa = is_value_method(cfg.algorithm), cfg.algorithm == "sarsa_1step"
+    acfg = cfg.actor
+    final_epsilon = draw_final_epsilon(acfg.epsilon_finals, acfg.epsilon_probs, cfg.seed, actor_id)
+    frames_per_update = cfg.learner.batch_unrolls * T * E * env.spec.frames_per_step
+    epsilon = 1.0
 
     got = board.wait(-1, timeout=float("inf"), should_stop=should_stop)
     if got is None:
@@ -71,29 +92,41 @@ def run_actor(actor_id: int, cfg_dict: dict, end: ActorEnd, board: WeightBoard, 
     buffers = end.views()  # field -> [slots, ...] numpy views into shared memory
     obs = env.reset()  # [E, *obs_shape]
     unrolls = 0
+    carried = None  # Sarsa: (actions [E], Q values [E, A]) already chosen at obs, taken first next unroll
     while not should_stop():
         if unrolls % cfg.actor.weight_refresh_unrolls == 0:
             newer = board.fetch(version)
             if newer is not None:
                 version, arrays = newer
                 params = [jax.numpy.asarray(a) for a in arrays]
+        if value_method:  # the learner's frame count is its version (updates) x frames per update
+            epsilon = epsilon_at(version * frames_per_update, final_epsilon, acfg.epsilon_anneal_frames)
         slot = end.acquire(timeout=0.5)
         if slot is None:
             continue  # every slot in flight: the learner is behind, wait (bounded queue)
         u = {k: v[slot] for k, v in buffers.items()}
         u["obs"][0] = obs
         for t in range(T):
-            actions, logits, key = policy_step(params, obs, key)
-            actions = np.asarray(actions)  # [E] int32
+            if carried is not None:
+                (actions, outputs), carried = carried, None
+            else:
+                actions, outputs, key = policy_step(params, obs, key, epsilon)
+                actions = np.asarray(actions)  # [E] int32
             step = env.step(actions)
             u["actions"][t] = actions
-            u["behaviour_logits"][t] = logits
+            u["behaviour_logits"][t] = outputs
             u["rewards"][t] = step.reward
             u["dones"][t] = step.done
             u["episode_return"][t] = step.episode_return
             u["episode_length"][t] = step.episode_length
             u["obs"][t + 1] = step.obs
             obs = step.obs
+        if sarsa:  # choose a_T now: it is both the bootstrap action and the first action of the next unroll
+            actions, outputs, key = policy_step(params, obs, key, epsilon)
+            carried = (np.asarray(actions), outputs)
+            u["bootstrap_action"][:] = carried[0]
+        if value_method:
+            u["epsilon"][0] = epsilon
         end.put(slot, version)
         unrolls += 1
     env.close()

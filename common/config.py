@@ -26,7 +26,7 @@ class ConfigError(ValueError):
 
 
 def _f(default, doc: str, *, ge=None, gt=None, le=None, lt=None):
-    """A dataclass field with its documentation and numeric bounds."""
+    """A dataclass field with its documentation and numeric bounds (for a tuple: bounds of each item)."""
     meta = {"doc": doc, "ge": ge, "gt": gt, "le": le, "lt": lt}
     if isinstance(default, (list, tuple)):
         return field(default_factory=lambda: tuple(default), metadata=meta)
@@ -55,7 +55,7 @@ class ModelConfig:
         "auto: `paper` for pixels, `mlp` for vectors; paper: conv16 8x8/4, conv32 4x4/2, dense 256 "
         "(Mnih et al. 2016); nature: DQN network (Mnih et al. 2015); mlp: dense layers of `mlp_hidden`",
     )
-    mlp_hidden: tuple[int, ...] = _f((64, 64), "hidden layer sizes of the mlp torso")
+    mlp_hidden: tuple[int, ...] = _f((64, 64), "hidden layer sizes of the mlp torso", ge=1)
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,14 @@ class ActorConfig:
     unroll_length: int = _f(20, "T: agent steps per unroll (each unroll holds T+1 observations)", ge=1)
     weight_refresh_unrolls: int = _f(1, "an actor checks the weight board for newer weights every this many unrolls", ge=1)
     queue_slots: int = _f(4, "unrolls each actor may have waiting for the learner; a full queue blocks the actor", ge=1)
+    # Value methods only (q_1step, sarsa_1step, q_nstep): epsilon-greedy exploration, Mnih et al. 2016 sec. 8.
+    epsilon_finals: tuple[float, ...] = _f(
+        (0.1, 0.01, 0.5), "final epsilons; each actor draws one (seeded) with `epsilon_probs`", ge=0.0, le=1.0
+    )
+    epsilon_probs: tuple[float, ...] = _f((0.4, 0.3, 0.3), "probabilities of `epsilon_finals`", ge=0.0, le=1.0)
+    epsilon_anneal_frames: int = _f(
+        4_000_000, "epsilon falls linearly from 1 to the actor's final value over this many trained frames", ge=1
+    )
 
 
 @dataclass(frozen=True)
@@ -79,6 +87,12 @@ class LearnerConfig:
     value_coef: float = _f(0.5, "weight of the value (baseline) loss", ge=0.0)
     publish_interval: int = _f(1, "U: publish weights to the actors every this many updates", ge=1)
     prefetch_batches: int = _f(2, "batches the batcher thread prepares ahead of the train step", ge=1)
+    target_update_frames: int = _f(
+        40_000, "value methods: copy the online weights into the target network every this many frames", ge=1
+    )
+    td_loss: Literal["squared", "huber"] = _f(
+        "squared", "value methods: 0.5 * squared TD error, or Huber (quadratic within 1, linear beyond)"
+    )
     microbatch_samples: int = _f(
         64,
         "the train step takes gradients over groups of whole env streams of at most this many samples and "
@@ -99,7 +113,9 @@ class RunConfig:
 @dataclass(frozen=True)
 class Config:
     name: str = _f("experiment", "run name; outputs go to <run.dir>/<name>")
-    algorithm: Literal["a3c"] = _f("a3c", "learning algorithm")
+    algorithm: Literal["a3c", "q_1step", "sarsa_1step", "q_nstep"] = _f(
+        "a3c", "a3c (actor-critic), or a value method: q_1step, sarsa_1step, q_nstep (Mnih et al. 2016)"
+    )
     seed: int = _f(0, "seed for environments, network initialisation and action sampling", ge=0, lt=100_000)
     total_frames: int = _f(10_000_000, "train until the learner has trained on this many frames", ge=1)
     env: EnvConfig = field(default_factory=EnvConfig, metadata={"doc": "environment"})
@@ -131,12 +147,9 @@ def _check_scalar(key: str, value: Any, tp: Any, meta: dict) -> Any:
         return value
     if origin is tuple:
         if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{key}: expected a list of integers, got {value!r}")
-        out = tuple(_check_scalar(f"{key}[{i}]", v, args[0], {}) for i, v in enumerate(value))
-        for i, v in enumerate(out):
-            if v < 1:
-                raise ConfigError(f"{key}[{i}]: must be >= 1, got {v}")
-        return out
+            kind = "integers" if args[0] is int else "numbers"
+            raise ConfigError(f"{key}: expected a list of {kind}, got {value!r}")
+        return tuple(_check_scalar(f"{key}[{i}]", v, args[0], meta) for i, v in enumerate(value))
     if tp is bool:
         if not isinstance(value, bool):
             raise ConfigError(f"{key}: expected true or false, got {value!r}")
@@ -254,6 +267,19 @@ def _check_cross_field(cfg: Config) -> None:
         raise ConfigError("actor.count: must be >= 1 (no actors means no experience)")
     if cfg.model.torso == "mlp" and not cfg.model.mlp_hidden:
         raise ConfigError("model.mlp_hidden: the mlp torso needs at least one layer")
+    finals, probs = cfg.actor.epsilon_finals, cfg.actor.epsilon_probs
+    if not finals or len(finals) != len(probs):
+        raise ConfigError(f"actor.epsilon_probs: needs one probability per final epsilon ({len(finals)}), got {len(probs)}")
+    if abs(sum(probs) - 1.0) > 1e-6:
+        raise ConfigError(f"actor.epsilon_probs: must sum to 1, got {sum(probs)}")
+
+
+VALUE_METHODS = ("q_1step", "sarsa_1step", "q_nstep")
+
+
+def is_value_method(algorithm: str) -> bool:
+    """Q-network methods (epsilon-greedy actors, target network) as opposed to actor-critic."""
+    return algorithm in VALUE_METHODS
 
 
 def to_dict(cfg: Config) -> dict:

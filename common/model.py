@@ -1,4 +1,4 @@
-"""Keras 3 model builders: torso (paper / nature / mlp) + heads (policy logits, value).
+"""Keras 3 model builders: torso (paper / nature / mlp) + heads (policy logits and value, or Q values).
 
 Pixel inputs are the env's `[stack, H, W] uint8` frames; the model rescales them
 to [0, 1] and moves the stack to the channel axis itself, so nothing upstream
@@ -17,7 +17,7 @@ os.environ.setdefault("KERAS_BACKEND", "jax")
 import keras  # noqa: E402
 from keras import layers  # noqa: E402
 
-from common.config import ConfigError, ModelConfig  # noqa: E402
+from common.config import ConfigError, ModelConfig, is_value_method  # noqa: E402
 from common.env import EnvSpec  # noqa: E402
 
 
@@ -46,8 +46,12 @@ def _conv_torso(x, torso: str):
     return layers.Dense(512, activation="relu", name="fc")(x)
 
 
-def build_model(spec: EnvSpec, cfg: ModelConfig, seed: int = 0) -> keras.Model:
-    """Functional actor-critic model: obs [N, *obs_shape] -> (logits [N, A], value [N, 1])."""
+def build_model(spec: EnvSpec, cfg: ModelConfig, seed: int = 0, algorithm: str = "a3c") -> keras.Model:
+    """Functional model for `algorithm`.
+
+    a3c: obs [N, *obs_shape] -> [logits [N, A], value [N, 1]];
+    value methods: obs [N, *obs_shape] -> [q_values [N, A]] (a one-element list, the same calling pattern).
+    """
     torso = resolve_torso(spec, cfg)
     if torso in ("paper", "nature"):
         if not spec.is_pixels or len(spec.obs_shape) != 3:
@@ -67,6 +71,9 @@ def build_model(spec: EnvSpec, cfg: ModelConfig, seed: int = 0) -> keras.Model:
         x = layers.Rescaling(1.0 / 255.0, name="rescale")(inputs)  # uint8 -> float32 in [0, 1]
         x = layers.Permute((2, 3, 1), name="stack_to_channels")(x)  # [N, S, H, W] -> [N, H, W, S]
         x = _conv_torso(x, torso)
+    if is_value_method(algorithm):
+        q_values = layers.Dense(spec.num_actions, name="q_values")(x)
+        return keras.Model(inputs, [q_values], name=f"q_{torso}")
     # A small policy init keeps the first policy near uniform (every action explored).
     logits = layers.Dense(
         spec.num_actions, name="policy_logits", kernel_initializer=keras.initializers.Orthogonal(0.01)

@@ -31,17 +31,23 @@ import numpy as np
 _NOTE = struct.Struct("<iq")  # (slot, policy_version)
 
 
-def unroll_fields(obs_shape, obs_dtype, num_actions: int, T: int, E: int) -> dict[str, tuple[tuple, str]]:
+def unroll_fields(obs_shape, obs_dtype, num_actions: int, T: int, E: int,
+                  algorithm: str = "a3c") -> dict[str, tuple[tuple, str]]:
     """Layout of one unroll: name -> (shape, dtype)."""
-    return {
+    fields = {
         "obs": ((T + 1, E, *obs_shape), obs_dtype),  # obs[t] seen before actions[t]; obs[T] bootstraps
         "actions": ((T, E), "int32"),
         "rewards": ((T, E), "float32"),  # clipped if configured
         "dones": ((T, E), "bool"),  # episode over for learning after actions[t]
-        "behaviour_logits": ((T, E, num_actions), "float32"),
+        "behaviour_logits": ((T, E, num_actions), "float32"),  # a3c: policy logits; value methods: Q values
         "episode_return": ((T, E), "float32"),  # unclipped return of a game ending at t, else NaN
         "episode_length": ((T, E), "int32"),  # agent steps of that game, else 0
     }
+    if algorithm in ("q_1step", "sarsa_1step", "q_nstep"):
+        fields["epsilon"] = ((1,), "float32")  # the actor's exploration epsilon at the unroll's start
+    if algorithm == "sarsa_1step":
+        fields["bootstrap_action"] = ((E,), "int32")  # the action the actor takes next, at obs[T]
+    return fields
 
 
 def _nbytes(shape, dtype) -> int:
@@ -67,9 +73,10 @@ def validate_unroll(unroll: dict[str, np.ndarray], fields: dict, num_actions: in
             return f"missing field {name}"
         if tuple(arr.shape) != tuple(shape) or arr.dtype != np.dtype(dtype):
             return f"{name}: got {arr.shape} {arr.dtype}, expected {shape} {dtype}"
-    acts = unroll["actions"]
-    if acts.min() < 0 or acts.max() >= num_actions:
-        return "actions out of range"
+    for name in ("actions", "bootstrap_action"):
+        acts = unroll.get(name)
+        if acts is not None and (acts.min() < 0 or acts.max() >= num_actions):
+            return f"{name} out of range"
     if not np.isfinite(unroll["rewards"]).all() or not np.isfinite(unroll["behaviour_logits"]).all():
         return "non-finite rewards or logits"
     if unroll["obs"].dtype.kind == "f" and not np.isfinite(unroll["obs"]).all():

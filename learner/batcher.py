@@ -27,6 +27,7 @@ class Batcher(threading.Thread):
         self.out: queue.Queue = queue.Queue(maxsize=prefetch)
         self.episodes: collections.deque = collections.deque()  # (return, length), drained by the train loop
         self.dropped = 0
+        self.epsilons: dict[int, float] = {}  # value methods: actor id -> epsilon of its latest unroll
         self.error: BaseException | None = None
         self._stop_flag = threading.Event()
 
@@ -69,6 +70,8 @@ class Batcher(threading.Thread):
                 continue
             ended = ~np.isnan(row["episode_return"])  # [T, E]
             self.episodes.extend(zip(row["episode_return"][ended].tolist(), row["episode_length"][ended].tolist()))
+            if "epsilon" in row:
+                self.epsilons[actor_id] = float(row["epsilon"][0])
             versions[b] = version
             b += 1
         return batch, versions

@@ -17,6 +17,7 @@ def format_progress(m: dict) -> str:
         f"return(100) {ret_s} | lag {m['actor/policy_lag_mean']:.1f}/{int(m['actor/policy_lag_max'])} | "
         f"queue {int(m['learner/queue_size'])}/{int(m['learner/queue_capacity'])} | "
         f"loss {m.get('losses/total', float('nan')):.4f}"
+        + (f" | eps {m['actor/epsilon_mean']:.2f}" if "actor/epsilon_mean" in m else "")
     )
 
 

@@ -16,7 +16,7 @@ import jax
 import numpy as np
 
 from common import config as config_lib
-from common.config import Config
+from common.config import Config, is_value_method
 from common.env import probe_spec
 from common.launch import context
 from common.model import build_model, model_variables
@@ -31,6 +31,7 @@ from learner.train_step import (
     make_optimizer,
     make_train_step,
     total_updates_for,
+    update_target,
     write_back,
 )
 
@@ -79,7 +80,8 @@ def train(cfg: Config, stop: StopRequest | None = None, quiet: bool = False) -> 
     """
     stop = stop or StopRequest()
     spec = probe_spec(cfg.env)  # unknown env ids fail here, before anything is spawned
-    model = build_model(spec, cfg.model, seed=cfg.seed)
+    model = build_model(spec, cfg.model, seed=cfg.seed, algorithm=cfg.algorithm)
+    value_method = is_value_method(cfg.algorithm)
 
     run_path = cfg.run_path
     ckpt_dir = os.path.join(run_path, "checkpoints")
@@ -91,11 +93,11 @@ def train(cfg: Config, stop: StopRequest | None = None, quiet: bool = False) -> 
     total_updates = total_updates_for(cfg.total_frames, frames_per_update)
     lr_schedule = make_lr_schedule(cfg.learner, total_updates)  # also read for the metrics
     optimizer = make_optimizer(cfg.learner, lr_schedule)
-    state = init_state(model, optimizer)
-    train_step = make_train_step(model, optimizer, cfg.learner, E, T)
+    state = init_state(model, optimizer, with_target=value_method)
+    train_step = make_train_step(model, optimizer, cfg.learner, E, T, cfg.algorithm)
 
     ctx = context()
-    fields = unroll_fields(spec.obs_shape, spec.obs_dtype, spec.num_actions, T, E)
+    fields = unroll_fields(spec.obs_shape, spec.obs_dtype, spec.num_actions, T, E, cfg.algorithm)
     exp_queue = ExperienceQueue(ctx, fields, cfg.actor.count, cfg.actor.queue_slots)
     board = WeightBoard(ctx, [tuple(v.shape) for v in model_variables(model)])
     _publish(board, 0, state)
@@ -119,6 +121,7 @@ def train(cfg: Config, stop: StopRequest | None = None, quiet: bool = False) -> 
     next_log = started + cfg.run.log_interval_seconds
     last_log_time, last_log_frames = started, 0
     next_ckpt = cfg.run.checkpoint_interval_frames
+    next_target = cfg.learner.target_update_frames  # value methods only
     first_update_s = None
     solved_at = None
     outcome = "completed"
@@ -148,6 +151,10 @@ def train(cfg: Config, stop: StopRequest | None = None, quiet: bool = False) -> 
             "learner/actor_restarts": pool.restarts,
             "learner/learning_rate": float(lr_schedule(updates)),
         }
+        if value_method:  # each actor's current epsilon (NaN until it has sent an unroll)
+            eps = [batcher.epsilons.get(i, float("nan")) for i in range(cfg.actor.count)]
+            row.update({f"actor/epsilon_{i}": e for i, e in enumerate(eps)})
+            row["actor/epsilon_mean"] = float(np.nanmean(eps)) if not np.isnan(eps).all() else float("nan")
         row.update(m)
         metrics.log(row)
         last_log_time, last_log_frames, lags = now, frames, []
@@ -174,6 +181,9 @@ def train(cfg: Config, stop: StopRequest | None = None, quiet: bool = False) -> 
                 last_metrics = step_metrics
                 if first_update_s is None:
                     first_update_s = time.monotonic() - started
+                if value_method and frames >= next_target:
+                    state = update_target(state)
+                    next_target += cfg.learner.target_update_frames
                 if updates % cfg.learner.publish_interval == 0:
                     _publish(board, updates, state)
                 if frames >= next_ckpt:

@@ -1,4 +1,9 @@
-"""The jitted A3C train step: Keras `stateless_call` + `jax.value_and_grad` + RMSprop `stateless_apply`."""
+"""The jitted train step: Keras `stateless_call` + `jax.value_and_grad` + RMSprop `stateless_apply`.
+
+One step shape for every algorithm; what differs is the loss of a chunk of env streams:
+A3C (`learner.losses`) or the value methods' TD loss against a target network
+(`learner.value_losses`).
+"""
 
 from __future__ import annotations
 
@@ -9,14 +14,16 @@ import jax
 import jax.numpy as jnp
 import keras
 
-from common.config import LearnerConfig
+from common.config import LearnerConfig, is_value_method
 from learner.losses import a3c_loss_fn
+from learner.value_losses import q1_targets_fn, q_loss_fn, qnstep_targets_fn, sarsa_targets_fn
 
 
 class TrainState(NamedTuple):
     trainable: list  # model.trainable_variables values
     non_trainable: list  # model.non_trainable_variables values
     optimizer: list  # optimizer.variables values (iterations, RMS accumulators)
+    target: list  # value methods: the target network's trainable values; [] for A3C
 
 
 def make_lr_schedule(cfg: LearnerConfig, total_updates: int):
@@ -40,13 +47,25 @@ def total_updates_for(total_frames: int, frames_per_update: int) -> int:
     return math.ceil(total_frames / frames_per_update)
 
 
-def init_state(model: keras.Model, optimizer: keras.optimizers.Optimizer) -> TrainState:
+def init_state(model: keras.Model, optimizer: keras.optimizers.Optimizer, with_target: bool = False) -> TrainState:
     optimizer.build(model.trainable_variables)
+    trainable = [v.value for v in model.trainable_variables]
     return TrainState(
-        [v.value for v in model.trainable_variables],
+        trainable,
         [v.value for v in model.non_trainable_variables],
         [v.value for v in optimizer.variables],
+        copy_weights(trainable) if with_target else [],
     )
+
+
+def copy_weights(values: list) -> list:
+    """Fresh buffers (the train step donates its inputs, so a target must never alias the online weights)."""
+    return [jnp.array(v, copy=True) for v in values]
+
+
+def update_target(state: TrainState) -> TrainState:
+    """Target network <- online weights (value methods, every `learner.target_update_frames`)."""
+    return state._replace(target=copy_weights(state.trainable))
 
 
 def write_back(state: TrainState, model: keras.Model, optimizer: keras.optimizers.Optimizer) -> None:
@@ -67,8 +86,51 @@ def streams_per_chunk(num_envs: int, unroll_length: int, microbatch_samples: int
     return max(fits, default=1)
 
 
+def make_chunk_loss(model: keras.Model, cfg: LearnerConfig, algorithm: str):
+    """(trainable, non_trainable, target, chunk) -> (loss, (metrics, non_trainable)) for one chunk.
+
+    `chunk` fields are time-major over c env streams: obs [T+1, c, ...], actions/rewards/dones [T, c],
+    and for Sarsa bootstrap_action [c] (the action taken at obs[T]).
+    """
+
+    def call(weights, non_trainable, obs):
+        """obs [K, c, *obs_shape] -> outputs reshaped to [K, c, ...], non_trainable."""
+        flat = obs.reshape((-1,) + obs.shape[2:])  # [K*c, *obs_shape]
+        outputs, non_trainable = model.stateless_call(weights, non_trainable, flat, training=True)
+        outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]  # a one-output model gives a tensor
+        return [o.reshape(obs.shape[:2] + o.shape[1:]) for o in outputs], non_trainable
+
+    def a3c_loss(trainable, non_trainable, target, chunk):
+        (logits, values), non_trainable = call(trainable, non_trainable, chunk["obs"])  # [T+1, c, A], [T+1, c, 1]
+        values = values[..., 0]
+        loss, metrics = a3c_loss_fn(
+            logits[:-1], values[:-1], values[-1], chunk["actions"], chunk["rewards"], chunk["dones"],
+            cfg.gamma, cfg.value_coef, cfg.entropy_coef,
+        )
+        return loss, (metrics, non_trainable)
+
+    def q_loss(trainable, non_trainable, target, chunk):
+        obs = chunk["obs"]
+        discounts = cfg.gamma * (1.0 - chunk["dones"].astype(jnp.float32))  # [T, c]
+        (q,), non_trainable = call(trainable, non_trainable, obs[:-1])  # [T, c, A]
+        if algorithm == "q_nstep":
+            (target_q_last,), _ = call(target, non_trainable, obs[-1:])  # [1, c, A]
+            targets = qnstep_targets_fn(chunk["rewards"], discounts, target_q_last[0])
+        else:
+            (target_q_next,), _ = call(target, non_trainable, obs[1:])  # [T, c, A]
+            if algorithm == "q_1step":
+                targets = q1_targets_fn(chunk["rewards"], discounts, target_q_next)
+            else:  # sarsa_1step: a_{t+1} is the next action in the unroll, then the carried-over one
+                next_actions = jnp.concatenate([chunk["actions"][1:], chunk["bootstrap_action"][None]], axis=0)
+                targets = sarsa_targets_fn(chunk["rewards"], discounts, target_q_next, next_actions)
+        loss, metrics = q_loss_fn(q, chunk["actions"], targets, cfg.td_loss)
+        return loss, (metrics, non_trainable)
+
+    return q_loss if is_value_method(algorithm) else a3c_loss
+
+
 def make_train_step(model: keras.Model, optimizer: keras.optimizers.Optimizer, cfg: LearnerConfig,
-                    num_envs: int, unroll_length: int):
+                    num_envs: int, unroll_length: int, algorithm: str = "a3c"):
     """Jitted (state, batch) -> (state, metrics). `batch` fields are [B, T(+1), E, ...] (see transport).
 
     The gradient is the mean of the gradients of chunks of whole env streams (each chunk's loss
@@ -78,28 +140,18 @@ def make_train_step(model: keras.Model, optimizer: keras.optimizers.Optimizer, c
     cache as on the full batch (benchmarks/RESULTS.md); a `lax.scan` over chunks is much slower.
     """
     c = streams_per_chunk(num_envs, unroll_length, cfg.microbatch_samples)
-
-    def loss_fn(trainable, non_trainable, chunk):
-        obs = chunk["obs"]  # [T+1, c, *obs_shape]
-        flat = obs.reshape((-1,) + obs.shape[2:])  # [(T+1)*c, *obs_shape]
-        (logits, values), non_trainable = model.stateless_call(trainable, non_trainable, flat, training=True)
-        logits = logits.reshape(obs.shape[:2] + logits.shape[-1:])  # [T+1, c, A]
-        values = values.reshape(obs.shape[:2])  # [T+1, c]
-        loss, metrics = a3c_loss_fn(
-            logits[:-1], values[:-1], values[-1], chunk["actions"], chunk["rewards"], chunk["dones"],
-            cfg.gamma, cfg.value_coef, cfg.entropy_coef,
-        )
-        return loss, (metrics, non_trainable)
-
-    grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
+    grad_fn = jax.value_and_grad(make_chunk_loss(model, cfg, algorithm), has_aux=True)
+    timed = ("obs", "actions", "rewards", "dones")  # fields [B, T(+1), E, ...]
+    per_stream = ("bootstrap_action",) if algorithm == "sarsa_1step" else ()  # fields [B, E]
 
     def train_step(state: TrainState, batch):
         B, E = batch["actions"].shape[0], batch["actions"].shape[2]
         non_trainable, grads, metrics = state.non_trainable, None, None
         for b in range(B):
             for e in range(0, E, c):
-                chunk = {k: batch[k][b, :, e:e + c] for k in ("obs", "actions", "rewards", "dones")}
-                (_, (m, non_trainable)), g = grad_fn(state.trainable, non_trainable, chunk)
+                chunk = {k: batch[k][b, :, e:e + c] for k in timed}
+                chunk.update({k: batch[k][b, e:e + c] for k in per_stream})
+                (_, (m, non_trainable)), g = grad_fn(state.trainable, non_trainable, state.target, chunk)
                 grads = g if grads is None else [a + x for a, x in zip(grads, g)]
                 metrics = m if metrics is None else {k: metrics[k] + m[k] for k in m}
         n = B * (E // c)
@@ -107,6 +159,6 @@ def make_train_step(model: keras.Model, optimizer: keras.optimizers.Optimizer, c
         metrics = {k: v / n for k, v in metrics.items()}
         trainable, opt_vars = optimizer.stateless_apply(state.optimizer, grads, state.trainable)
         metrics["losses/grad_norm"] = jnp.sqrt(sum(jnp.sum(jnp.square(g)) for g in grads))
-        return TrainState(trainable, non_trainable, opt_vars), metrics
+        return TrainState(trainable, non_trainable, opt_vars, state.target), metrics
 
     return jax.jit(train_step, donate_argnums=(0,))

@@ -18,7 +18,7 @@ def _load_checkpoint(run_path):
 
     with open(os.path.join(run_path, "config.json")) as fh:
         cfg = from_dict(json.load(fh))
-    model = build_model(probe_spec(cfg.env), cfg.model, seed=cfg.seed)  # the run's initial weights
+    model = build_model(probe_spec(cfg.env), cfg.model, seed=cfg.seed, algorithm=cfg.algorithm)  # initial weights
     before = [np.asarray(v.value) for v in model.weights]
     model.load_weights(os.path.join(run_path, "checkpoints", "latest.weights.h5"))
     after = [np.asarray(v.value) for v in model.weights]
@@ -39,6 +39,22 @@ def test_smoke_cartpole_trains_and_writes_outputs(tmp_path):
     rows = metric_rows(run / "metrics.csv")
     assert rows and {"charts/fps", "actor/policy_lag_mean", "learner/queue_size", "losses/total"} <= set(rows[0])
     assert "frames" in out and "fps" in out and "return(100)" in out
+    _load_checkpoint(run)
+
+
+@pytest.mark.parametrize("algorithm", ["q_1step", "sarsa_1step", "q_nstep"])
+def test_smoke_value_methods_log_epsilon_and_q(tmp_path, algorithm):
+    proc = start_learner("--config", "configs/smoke_cartpole.yaml", "--set", f"algorithm={algorithm}",
+                         "--set", "actor.epsilon_anneal_frames=10000", run_dir=tmp_path)
+    rc, out = finish(proc, timeout=180)
+    assert rc == 0, out
+    run = tmp_path / "smoke_cartpole"
+    rows = metric_rows(run / "metrics.csv")
+    assert {"actor/epsilon_0", "actor/epsilon_1", "losses/mean_q", "losses/td_error"} <= set(rows[0])
+    last = rows[-1]
+    for i in (0, 1):  # annealed past 10,000 frames: each actor sits at a final value of the paper's set
+        assert min(abs(float(last[f"actor/epsilon_{i}"]) - f) for f in (0.1, 0.01, 0.5)) < 1e-6, last
+    assert "eps" in out
     _load_checkpoint(run)
 
 

@@ -2,6 +2,10 @@
 
 import os
 
+import numpy as np
+import pytest
+
+from actor.evaluate import evaluate
 from common import config as config_lib
 from learner.train import train
 
@@ -17,3 +21,17 @@ def test_a3c_cartpole_reaches_475(tmp_path):
     print(summary)
     assert summary["solved_at"] is not None, f"did not reach 475 in {cfg.total_frames} frames: {summary}"
     assert summary["mean_return_last_20"] >= 475.0
+
+
+@pytest.mark.parametrize("method", ["q1step", "sarsa", "qnstep"])
+def test_value_method_cartpole_greedy_reaches_195(tmp_path, method):
+    """Train with 2 actors, then play the learner's final weights greedily: the actors' own
+    returns are lowered by exploration (some actors keep epsilon 0.5)."""
+    cfg = config_lib.load(os.path.join(ROOT, "configs", f"cartpole_{method}.yaml"),
+                          {"run.dir": str(tmp_path), "actor.count": 2})
+    summary = train(cfg, quiet=True)
+    assert summary["frames"] >= cfg.total_frames, summary
+    returns = evaluate(cfg, summary["checkpoint"], episodes=20)
+    print(method, summary, returns)
+    assert len(returns) == 20
+    assert np.mean(returns) >= 195.0, f"{method}: greedy mean {np.mean(returns):.1f} over 20 episodes: {returns}"

@@ -24,21 +24,24 @@ def test_streams_per_chunk(E, T, target, expected):
     assert streams_per_chunk(E, T, target) == expected
 
 
-def _one_step(spec, model_cfg, learner_cfg, batch, E, T):
-    model = build_model(spec, model_cfg, seed=3)
+def _one_step(spec, model_cfg, learner_cfg, batch, E, T, algorithm):
+    model = build_model(spec, model_cfg, seed=3, algorithm=algorithm)
     optimizer = make_optimizer(learner_cfg, make_lr_schedule(learner_cfg, 100))
-    state = init_state(model, optimizer)
-    step = make_train_step(model, optimizer, learner_cfg, E, T)
+    state = init_state(model, optimizer, with_target=algorithm != "a3c")
+    if algorithm != "a3c":  # a target that differs from the online weights, as after some training
+        state = state._replace(target=[t * 0.5 for t in state.target])
+    step = make_train_step(model, optimizer, learner_cfg, E, T, algorithm)
     state, metrics = step(state, batch)
     return [np.asarray(v) for v in state.trainable], {k: float(v) for k, v in metrics.items()}
 
 
-@pytest.mark.parametrize("pixels", [False, True])
-def test_chunked_step_equals_full_batch_step(pixels):
+@pytest.mark.parametrize("pixels,algorithm", [(False, "a3c"), (True, "a3c"), (False, "q_1step"),
+                                              (False, "sarsa_1step"), (False, "q_nstep"), (True, "q_nstep")])
+def test_chunked_step_equals_full_batch_step(pixels, algorithm):
     B, T, E = 2, 5, 4
     spec = (EnvSpec((4, 20, 20), "uint8", 3, 4) if pixels else EnvSpec((4,), "float32", 3, 1))
     model_cfg = ModelConfig(torso="paper" if pixels else "mlp")
-    fields = unroll_fields(spec.obs_shape, spec.obs_dtype, spec.num_actions, T, E)
+    fields = unroll_fields(spec.obs_shape, spec.obs_dtype, spec.num_actions, T, E, algorithm)
     rng = np.random.default_rng(0)
     batch = {}
     for k, (shape, dtype) in fields.items():
@@ -47,18 +50,18 @@ def test_chunked_step_equals_full_batch_step(pixels):
             batch[k] = rng.integers(0, 256, (B, *shape), dtype=np.uint8)
         elif dt == np.bool_:
             batch[k] = rng.random((B, *shape)) < 0.2  # episode ends inside the unrolls
-        elif k == "actions":
+        elif k in ("actions", "bootstrap_action"):
             batch[k] = rng.integers(0, spec.num_actions, (B, *shape)).astype(dt)
         else:
             batch[k] = rng.normal(size=(B, *shape)).astype(dt)
     full_cfg = LearnerConfig(microbatch_samples=0, learning_rate=1e-2)
     chunk_cfg = dataclasses.replace(full_cfg, microbatch_samples=2 * (T + 1))  # 2 streams per chunk: 4 chunks
     assert streams_per_chunk(E, T, chunk_cfg.microbatch_samples) == 2
-    full_params, full_m = _one_step(spec, model_cfg, full_cfg, {k: v.copy() for k, v in batch.items()}, E, T)
-    chunk_params, chunk_m = _one_step(spec, model_cfg, chunk_cfg, batch, E, T)
+    full_params, full_m = _one_step(spec, model_cfg, full_cfg, {k: v.copy() for k, v in batch.items()}, E, T, algorithm)
+    chunk_params, chunk_m = _one_step(spec, model_cfg, chunk_cfg, batch, E, T, algorithm)
     for a, b in zip(full_params, chunk_params):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
     for k in full_m:
         np.testing.assert_allclose(chunk_m[k], full_m[k], rtol=1e-4, atol=1e-6, err_msg=k)
-    initial = [np.asarray(v) for v in build_model(spec, model_cfg, seed=3).trainable_weights]
+    initial = [np.asarray(v) for v in build_model(spec, model_cfg, seed=3, algorithm=algorithm).trainable_weights]
     assert any(not np.allclose(a, b) for a, b in zip(full_params, initial))  # the step really moved the weights
