@@ -14,7 +14,8 @@ import numpy as np
 
 def draw_final_epsilon(finals, probs, seed: int, actor_id: int) -> float:
     rng = np.random.default_rng([seed, actor_id, 0xE95])
-    return float(rng.choice(np.asarray(finals, np.float64), p=np.asarray(probs, np.float64)))
+    p = np.asarray(probs, np.float64)
+    return float(rng.choice(np.asarray(finals, np.float64), p=p / p.sum()))  # config allows a 1e-6 rounding
 
 
 def epsilon_at(frames: float, final: float, anneal_frames: int, start: float = 1.0) -> float:

@@ -17,7 +17,7 @@ import time
 import numpy as np
 
 from actor.exploration import draw_final_epsilon, epsilon_at
-from common.config import from_dict, is_value_method
+from common.config import frames_per_update, from_dict, is_value_method
 from common.env import make_env
 from common.transport import ActorEnd, WeightBoard, parent_alive
 
@@ -79,7 +79,7 @@ def run_actor(actor_id: int, cfg_dict: dict, end: ActorEnd, board: WeightBoard, 
     value_method, sarsa = is_value_method(cfg.algorithm), cfg.algorithm == "sarsa_1step"
     acfg = cfg.actor
     final_epsilon = draw_final_epsilon(acfg.epsilon_finals, acfg.epsilon_probs, cfg.seed, actor_id)
-    frames_per_update = cfg.learner.batch_unrolls * T * E * env.spec.frames_per_step
+    update_frames = frames_per_update(cfg, env.spec.frames_per_step)
     epsilon = 1.0
 
     got = board.wait(-1, timeout=float("inf"), should_stop=should_stop)
@@ -100,7 +100,7 @@ def run_actor(actor_id: int, cfg_dict: dict, end: ActorEnd, board: WeightBoard, 
                 version, arrays = newer
                 params = [jax.numpy.asarray(a) for a in arrays]
         if value_method:  # the learner's frame count is its version (updates) x frames per update
-            epsilon = epsilon_at(version * frames_per_update, final_epsilon, acfg.epsilon_anneal_frames)
+            epsilon = epsilon_at(version * update_frames, final_epsilon, acfg.epsilon_anneal_frames)
         slot = end.acquire(timeout=0.5)
         if slot is None:
             continue  # every slot in flight: the learner is behind, wait (bounded queue)

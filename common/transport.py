@@ -28,6 +28,8 @@ from multiprocessing.connection import wait as wait_connections
 
 import numpy as np
 
+from common.config import is_value_method
+
 _NOTE = struct.Struct("<iq")  # (slot, policy_version)
 
 
@@ -43,7 +45,7 @@ def unroll_fields(obs_shape, obs_dtype, num_actions: int, T: int, E: int,
         "episode_return": ((T, E), "float32"),  # unclipped return of a game ending at t, else NaN
         "episode_length": ((T, E), "int32"),  # agent steps of that game, else 0
     }
-    if algorithm in ("q_1step", "sarsa_1step", "q_nstep"):
+    if is_value_method(algorithm):
         fields["epsilon"] = ((1,), "float32")  # the actor's exploration epsilon at the unroll's start
     if algorithm == "sarsa_1step":
         fields["bootstrap_action"] = ((E,), "int32")  # the action the actor takes next, at obs[T]

@@ -16,7 +16,7 @@ import jax
 import numpy as np
 
 from common import config as config_lib
-from common.config import Config, is_value_method
+from common.config import Config, frames_per_update, is_value_method
 from common.env import probe_spec
 from common.launch import context
 from common.model import build_model, model_variables
@@ -89,8 +89,8 @@ def train(cfg: Config, stop: StopRequest | None = None, quiet: bool = False) -> 
     config_lib.save(cfg, os.path.join(run_path, "config.json"))
 
     T, E, B = cfg.actor.unroll_length, cfg.env.num_envs, cfg.learner.batch_unrolls
-    frames_per_update = B * T * E * spec.frames_per_step
-    total_updates = total_updates_for(cfg.total_frames, frames_per_update)
+    update_frames = frames_per_update(cfg, spec.frames_per_step)
+    total_updates = total_updates_for(cfg.total_frames, update_frames)
     lr_schedule = make_lr_schedule(cfg.learner, total_updates)  # also read for the metrics
     optimizer = make_optimizer(cfg.learner, lr_schedule)
     state = init_state(model, optimizer, with_target=value_method)
@@ -108,7 +108,7 @@ def train(cfg: Config, stop: StopRequest | None = None, quiet: bool = False) -> 
     log_line(
         f"run {run_path}: {cfg.algorithm} on {cfg.env.id} ({spec.num_actions} actions, obs {spec.obs_shape} "
         f"{spec.obs_dtype}), {cfg.actor.count} actors x {E} envs, T={T}, B={B}, "
-        f"{frames_per_update} frames/update, {cfg.total_frames:,} frames"
+        f"{update_frames} frames/update, {cfg.total_frames:,} frames"
     )
 
     started = time.monotonic()
@@ -177,13 +177,13 @@ def train(cfg: Config, stop: StopRequest | None = None, quiet: bool = False) -> 
                 lags.extend((updates - versions).tolist())
                 state, step_metrics = train_step(state, batch)
                 updates += 1
-                frames += frames_per_update
+                frames += update_frames
                 last_metrics = step_metrics
                 if first_update_s is None:
                     first_update_s = time.monotonic() - started
                 if value_method and frames >= next_target:
                     state = update_target(state)
-                    next_target += cfg.learner.target_update_frames
+                    next_target = (frames // cfg.learner.target_update_frames + 1) * cfg.learner.target_update_frames
                 if updates % cfg.learner.publish_interval == 0:
                     _publish(board, updates, state)
                 if frames >= next_ckpt:

@@ -47,3 +47,13 @@ def test_initial_policy_is_near_uniform():
     obs = np.random.default_rng(1).integers(0, 256, size=(8, 4, 84, 84), dtype=np.uint8)
     logits, _ = model(obs)
     assert np.abs(np.asarray(logits)).max() < 0.5
+
+
+@pytest.mark.parametrize("spec,torso", [(PIXELS, "paper"), (VECTOR, "mlp")])
+def test_value_methods_get_a_q_head(spec, torso):
+    model = build_model(spec, ModelConfig(torso=torso), algorithm="q_nstep")
+    obs = np.zeros((3, *spec.obs_shape), spec.obs_dtype)
+    q = model(obs)
+    q = q[0] if isinstance(q, (list, tuple)) else q
+    assert q.shape == (3, spec.num_actions)
+    assert model.name == f"q_{torso}" and model.get_layer("q_values") is not None

@@ -10,6 +10,7 @@ from common.env import EnvSpec
 from common.model import build_model
 from common.transport import unroll_fields
 from learner.train_step import (
+    make_chunk_loss,
     init_state,
     make_lr_schedule,
     make_optimizer,
@@ -65,3 +66,42 @@ def test_chunked_step_equals_full_batch_step(pixels, algorithm):
         np.testing.assert_allclose(chunk_m[k], full_m[k], rtol=1e-4, atol=1e-6, err_msg=k)
     initial = [np.asarray(v) for v in build_model(spec, model_cfg, seed=3, algorithm=algorithm).trainable_weights]
     assert any(not np.allclose(a, b) for a, b in zip(full_params, initial))  # the step really moved the weights
+
+
+@pytest.mark.parametrize("algorithm", ["q_1step", "sarsa_1step", "q_nstep"])
+def test_value_targets_bootstrap_from_the_target_network(algorithm):
+    T, E, A, gamma = 4, 3, 3, 0.9
+    spec = EnvSpec((4,), "float32", A, 1)
+    model = build_model(spec, ModelConfig(torso="mlp"), seed=0, algorithm=algorithm)
+    online = [v.value for v in model.trainable_variables]
+    target = [v.value for v in build_model(spec, ModelConfig(torso="mlp"), seed=1, algorithm=algorithm).trainable_variables]
+    rng = np.random.default_rng(0)
+    chunk = {
+        "obs": rng.normal(size=(T + 1, E, 4)).astype(np.float32),
+        "actions": rng.integers(0, A, (T, E)).astype(np.int32),
+        "rewards": rng.normal(size=(T, E)).astype(np.float32),
+        "dones": np.array([[False, True, False], [False, False, False], [True, False, False], [False, False, True]]),
+        "bootstrap_action": rng.integers(0, A, E).astype(np.int32),
+    }
+    _, (metrics, _) = make_chunk_loss(model, LearnerConfig(gamma=gamma), algorithm)(online, [], target, chunk)
+
+    def q(weights):  # [T+1, E, A]
+        out = model.stateless_call(weights, [], chunk["obs"].reshape(-1, 4))[0]
+        return np.asarray(out[0] if isinstance(out, (list, tuple)) else out).reshape(T + 1, E, A)
+
+    q_target = q(target)
+    disc = gamma * (1.0 - chunk["dones"])
+    next_actions = np.concatenate([chunk["actions"][1:], chunk["bootstrap_action"][None]])
+    if algorithm == "q_nstep":
+        expected = np.zeros((T, E))
+        R = q_target[T].max(-1)
+        for t in reversed(range(T)):
+            R = chunk["rewards"][t] + disc[t] * R
+            expected[t] = R
+    elif algorithm == "q_1step":
+        expected = chunk["rewards"] + disc * q_target[1:].max(-1)
+    else:
+        expected = chunk["rewards"] + disc * np.take_along_axis(q_target[1:], next_actions[..., None], -1)[..., 0]
+    np.testing.assert_allclose(float(metrics["losses/mean_target"]), expected.mean(), rtol=1e-5, atol=1e-6)
+    q_online_taken = np.take_along_axis(q(online)[:T], chunk["actions"][..., None], -1)[..., 0]
+    np.testing.assert_allclose(float(metrics["losses/mean_q"]), q_online_taken.mean(), rtol=1e-5, atol=1e-6)
