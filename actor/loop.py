@@ -76,11 +76,11 @@ def run_actor(actor_id: int, cfg_dict: dict, end: ActorEnd, board: WeightBoard, 
     model = build_model(env.spec, cfg.model, seed=seed, algorithm=cfg.algorithm)
     policy_step = make_policy_step(model, cfg.algorithm)
     key = jax.random.key(seed)
-    value_method, sarsa = is_value_method(cfg.algorithm), cfg.algorithm == "sarsa_1step"
-    acfg = cfg.actor
-    final_epsilon = draw_final_epsilon(acfg.epsilon_finals, acfg.epsilon_probs, cfg.seed, actor_id)
+    value_method = is_value_method(cfg.algorithm)
+    sarsa = cfg.algorithm == "sarsa_1step"
+    final_epsilon = draw_final_epsilon(cfg.actor.epsilon_finals, cfg.actor.epsilon_probs, cfg.seed, actor_id)
     update_frames = frames_per_update(cfg, env.spec.frames_per_step)
-    epsilon = 1.0
+    epsilon = 1.0  # value methods only
 
     got = board.wait(-1, timeout=float("inf"), should_stop=should_stop)
     if got is None:
@@ -100,7 +100,7 @@ def run_actor(actor_id: int, cfg_dict: dict, end: ActorEnd, board: WeightBoard, 
                 version, arrays = newer
                 params = [jax.numpy.asarray(a) for a in arrays]
         if value_method:  # the learner's frame count is its version (updates) x frames per update
-            epsilon = epsilon_at(version * update_frames, final_epsilon, acfg.epsilon_anneal_frames)
+            epsilon = epsilon_at(version * update_frames, final_epsilon, cfg.actor.epsilon_anneal_frames)
         slot = end.acquire(timeout=0.5)
         if slot is None:
             continue  # every slot in flight: the learner is behind, wait (bounded queue)
