@@ -87,6 +87,14 @@ class LearnerConfig:
     value_coef: float = _f(0.5, "weight of the value (baseline) loss", ge=0.0)
     publish_interval: int = _f(1, "U: publish weights to the actors every this many updates", ge=1)
     prefetch_batches: int = _f(2, "batches the batcher thread prepares ahead of the train step", ge=1)
+    correction: Literal["none", "vtrace"] = _f(
+        "none", "a3c: none (n-step returns), or vtrace to correct for policy lag with the actors' logits (IMPALA)"
+    )
+    vtrace_rho_bar: float = _f(1.0, "V-trace truncation of the importance weights in targets and advantages", gt=0.0)
+    vtrace_c_bar: float = _f(1.0, "V-trace truncation of the trace coefficients c", gt=0.0)
+    max_policy_lag: int | None = _f(
+        None, "drop unrolls made by weights more than this many updates old (counted, logged); null: keep all", ge=0
+    )
     target_update_frames: int = _f(
         40_000, "value methods: copy the online weights into the target network every this many frames", ge=1
     )
@@ -267,6 +275,8 @@ def _check_cross_field(cfg: Config) -> None:
         raise ConfigError("actor.count: must be >= 1 (no actors means no experience)")
     if cfg.model.torso == "mlp" and not cfg.model.mlp_hidden:
         raise ConfigError("model.mlp_hidden: the mlp torso needs at least one layer")
+    if cfg.learner.correction == "vtrace" and cfg.algorithm != "a3c":
+        raise ConfigError(f"learner.correction: vtrace corrects the actor-critic; {cfg.algorithm!r} is a value method")
     finals, probs = cfg.actor.epsilon_finals, cfg.actor.epsilon_probs
     if not finals or len(finals) != len(probs):
         raise ConfigError(f"actor.epsilon_probs: needs one probability per final epsilon ({len(finals)}), got {len(probs)}")

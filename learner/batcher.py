@@ -18,7 +18,8 @@ from common.transport import ExperienceQueue, validate_unroll
 
 
 class Batcher(threading.Thread):
-    def __init__(self, exp_queue: ExperienceQueue, num_actions: int, batch_unrolls: int, prefetch: int):
+    def __init__(self, exp_queue: ExperienceQueue, num_actions: int, batch_unrolls: int, prefetch: int,
+                 max_policy_lag: int | None = None):
         super().__init__(name="batcher", daemon=True)
         self.exp_queue = exp_queue
         self.fields = exp_queue.fields
@@ -27,6 +28,9 @@ class Batcher(threading.Thread):
         self.out: queue.Queue = queue.Queue(maxsize=prefetch)
         self.episodes: collections.deque = collections.deque()  # (return, length), drained by the train loop
         self.dropped = 0
+        self.max_policy_lag = max_policy_lag
+        self.learner_updates = 0  # written by the train loop after every update (an int: atomic under the GIL)
+        self.stale_dropped = 0  # unrolls older than max_policy_lag
         self.epsilons: dict[int, float] = {}  # value methods: actor id -> epsilon of its latest unroll
         self.error: BaseException | None = None
         self._stop_flag = threading.Event()
@@ -46,6 +50,13 @@ class Batcher(threading.Thread):
                         continue
         except BaseException as exc:  # surfaced by the train loop, which then shuts down
             self.error = exc
+
+    def _lag_when_trained(self, version: int) -> int:
+        """The most updates the learner can have made when it trains this unroll: every batch already
+        prefetched and the one it may be training now go first (FIFO). The queue size is read before
+        the update count so that a batch taken in between is counted, never missed."""
+        ahead = self.out.qsize() + 1
+        return self.learner_updates + ahead - version
 
     def _next_batch(self):
         """(batch dict of [B, ...] arrays, versions [B] int64), or None when stopping."""
@@ -68,8 +79,11 @@ class Batcher(threading.Thread):
                 self.dropped += 1
                 print(f"[learner] dropped an unroll from actor {actor_id}: {reason}", file=sys.stderr)
                 continue
-            ended = ~np.isnan(row["episode_return"])  # [T, E]
+            ended = ~np.isnan(row["episode_return"])  # [T, E]; counted even if dropped as stale below: they were played
             self.episodes.extend(zip(row["episode_return"][ended].tolist(), row["episode_length"][ended].tolist()))
+            if self.max_policy_lag is not None and self._lag_when_trained(version) > self.max_policy_lag:
+                self.stale_dropped += 1
+                continue
             if "epsilon" in row:
                 self.epsilons[actor_id] = float(row["epsilon"][0])
             versions[b] = version

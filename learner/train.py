@@ -103,7 +103,7 @@ def train(cfg: Config, stop: StopRequest | None = None, quiet: bool = False) -> 
     _publish(board, 0, state)
 
     pool = ActorPool(cfg, exp_queue, board)
-    batcher = Batcher(exp_queue, spec.num_actions, B, cfg.learner.prefetch_batches)
+    batcher = Batcher(exp_queue, spec.num_actions, B, cfg.learner.prefetch_batches, cfg.learner.max_policy_lag)
     metrics = MetricsLogger(run_path, quiet=quiet)
     log_line(
         f"run {run_path}: {cfg.algorithm} on {cfg.env.id} ({spec.num_actions} actions, obs {spec.obs_shape} "
@@ -147,6 +147,7 @@ def train(cfg: Config, stop: StopRequest | None = None, quiet: bool = False) -> 
             "learner/queue_capacity": exp_queue.capacity,
             "learner/prefetched": batcher.out.qsize(),
             "learner/dropped_unrolls": batcher.dropped,
+            "learner/stale_dropped_unrolls": batcher.stale_dropped,
             "learner/actors_alive": pool.alive(),
             "learner/actor_restarts": pool.restarts,
             "learner/learning_rate": float(lr_schedule(updates)),
@@ -177,6 +178,7 @@ def train(cfg: Config, stop: StopRequest | None = None, quiet: bool = False) -> 
                 lags.extend((updates - versions).tolist())
                 state, step_metrics = train_step(state, batch)
                 updates += 1
+                batcher.learner_updates = updates
                 frames += update_frames
                 last_metrics = step_metrics
                 if first_update_s is None:
@@ -242,6 +244,7 @@ def train(cfg: Config, stop: StopRequest | None = None, quiet: bool = False) -> 
             "solved_at": solved_at,
             "actor_restarts": pool.restarts,
             "dropped_unrolls": batcher.dropped,
+            "stale_dropped_unrolls": batcher.stale_dropped,
             "checkpoint": os.path.join(ckpt_dir, "latest.weights.h5"),
         }
         with open(os.path.join(run_path, "summary.json.tmp"), "w") as fh:

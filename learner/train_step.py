@@ -93,6 +93,8 @@ def make_chunk_loss(model: keras.Model, cfg: LearnerConfig, algorithm: str):
     and for Sarsa bootstrap_action [c] (the action taken at obs[T]).
     """
 
+    vtrace = cfg.correction == "vtrace"
+
     def call(weights, non_trainable, obs):
         """obs [K, c, *obs_shape] -> outputs reshaped to [K, c, ...], non_trainable."""
         flat = obs.reshape((-1,) + obs.shape[2:])  # [K*c, *obs_shape]
@@ -106,6 +108,7 @@ def make_chunk_loss(model: keras.Model, cfg: LearnerConfig, algorithm: str):
         loss, metrics = a3c_loss_fn(
             logits[:-1], values[:-1], values[-1], chunk["actions"], chunk["rewards"], chunk["dones"],
             cfg.gamma, cfg.value_coef, cfg.entropy_coef,
+            chunk["behaviour_logits"] if vtrace else None, cfg.vtrace_rho_bar, cfg.vtrace_c_bar,
         )
         return loss, (metrics, non_trainable)
 
@@ -141,7 +144,7 @@ def make_train_step(model: keras.Model, optimizer: keras.optimizers.Optimizer, c
     """
     c = streams_per_chunk(num_envs, unroll_length, cfg.microbatch_samples)
     grad_fn = jax.value_and_grad(make_chunk_loss(model, cfg, algorithm), has_aux=True)
-    timed = ("obs", "actions", "rewards", "dones")  # fields [B, T(+1), E, ...]
+    timed = ("obs", "actions", "rewards", "dones", "behaviour_logits")  # fields [B, T(+1), E, ...]
     per_stream = ("bootstrap_action",) if algorithm == "sarsa_1step" else ()  # fields [B, E]
 
     def train_step(state: TrainState, batch):

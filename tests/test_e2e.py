@@ -58,6 +58,20 @@ def test_smoke_value_methods_log_epsilon_and_q(tmp_path, algorithm):
     _load_checkpoint(run)
 
 
+def test_smoke_vtrace_with_a_policy_lag_limit(tmp_path):
+    proc = start_learner("--config", "configs/smoke_cartpole.yaml", "--set", "learner.correction=vtrace",
+                         "--set", "learner.max_policy_lag=1", run_dir=tmp_path)
+    rc, out = finish(proc, timeout=180)
+    assert rc == 0, out
+    run = tmp_path / "smoke_cartpole"
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["frames"] >= 20_000 and "stale_dropped_unrolls" in summary
+    rows = metric_rows(run / "metrics.csv")
+    assert "learner/stale_dropped_unrolls" in rows[0]
+    assert all(float(r["actor/policy_lag_max"]) <= 1 for r in rows)  # enforced as of when the unroll is trained
+    _load_checkpoint(run)
+
+
 def test_smoke_pong_real_atari_run(tmp_path):
     proc = start_learner("--config", "configs/smoke_pong.yaml", run_dir=tmp_path)
     rc, out = finish(proc, timeout=240)

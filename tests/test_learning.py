@@ -35,3 +35,13 @@ def test_value_method_cartpole_greedy_reaches_195(tmp_path, method):
     print(method, summary, returns)
     assert len(returns) == 20
     assert np.mean(returns) >= 195.0, f"{method}: greedy mean {np.mean(returns):.1f} over 20 episodes: {returns}"
+
+
+def test_a3c_vtrace_cartpole_reaches_475(tmp_path):
+    cfg = config_lib.load(
+        os.path.join(ROOT, "configs", "cartpole_a3c.yaml"),
+        {"run.dir": str(tmp_path), "run.stop_at_return": 475.0, "run.stop_window": 20, "actor.count": 2,
+         "learner.correction": "vtrace"},
+    )
+    summary = train(cfg, quiet=True)
+    assert summary["solved_at"] is not None, f"did not reach 475 in {cfg.total_frames} frames: {summary}"

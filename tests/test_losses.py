@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from learner.losses import a3c_loss_fn, nstep_returns_fn
+from learner.losses import a3c_loss_fn, nstep_returns_fn, vtrace_fn
 
 
 def np_returns(rewards, dones, bootstrap, gamma):
@@ -82,3 +82,63 @@ def test_policy_gradient_pushes_toward_advantaged_action():
                                jnp.array([[True]]), 0.99, 0.5, 0.0)[0]
     )(logits)
     assert grad[0, 0, 1] < 0 and grad[0, 0, 0] > 0 and grad[0, 0, 2] > 0
+
+
+def np_vtrace(behaviour_logits, target_logits, actions, rewards, dones, values, bootstrap, gamma, rho_bar, c_bar):
+    """IMPALA eq. 1 as written: v_s = V(x_s) + sum_{t>=s} gamma^{t-s} (prod_{i=s}^{t-1} c_i) delta_t V,
+    with every product and sum cut at an episode end (gamma_t = 0 after a terminal)."""
+    def logp(lg):
+        z = lg - lg.max(-1, keepdims=True)
+        return z - np.log(np.exp(z).sum(-1, keepdims=True))
+
+    T, N = rewards.shape
+    lp_t = np.take_along_axis(logp(target_logits), actions[..., None], -1)[..., 0]
+    lp_b = np.take_along_axis(logp(behaviour_logits), actions[..., None], -1)[..., 0]
+    ratio = np.exp(lp_t - lp_b)
+    rho, c = np.minimum(rho_bar, ratio), np.minimum(c_bar, ratio)
+    disc = gamma * (1.0 - dones)
+    v_next = np.concatenate([values[1:], bootstrap[None]])
+    delta = rho * (rewards + disc * v_next - values)
+    vs = np.zeros((T, N))
+    for n in range(N):
+        for s in range(T):
+            total, weight = 0.0, 1.0
+            for t in range(s, T):
+                total += weight * delta[t, n]
+                weight *= disc[t, n] * c[t, n]  # gamma^{t-s} prod c_i, zero once an episode ended
+            vs[s, n] = values[s, n] + total
+    vs_next = np.concatenate([vs[1:], bootstrap[None]])
+    adv = rho * (rewards + disc * vs_next - values)
+    return vs, adv
+
+
+def _vtrace_inputs(seed, T=7, N=4, A=3):
+    rng = np.random.default_rng(seed)
+    f = lambda *s: rng.normal(size=s).astype(np.float32)  # noqa: E731
+    dones = rng.random((T, N)) < 0.25
+    dones[3, 1] = True
+    return (f(T, N, A), f(T, N, A), rng.integers(0, A, (T, N)).astype(np.int32), f(T, N), dones, f(T, N), f(N))
+
+
+@pytest.mark.parametrize("seed,rho_bar,c_bar", [(0, 1.0, 1.0), (1, 1.0, 1.0), (2, 2.0, 0.5), (3, 0.7, 1.3)])
+def test_vtrace_matches_reference(seed, rho_bar, c_bar):
+    mu, pi, actions, rewards, dones, values, bootstrap = _vtrace_inputs(seed)
+    gamma = 0.95
+    discounts = gamma * (1.0 - dones.astype(np.float32))
+    vs, adv = vtrace_fn(mu, pi, actions, rewards, discounts, values, bootstrap, rho_bar, c_bar)
+    ref_vs, ref_adv = np_vtrace(mu, pi, actions, rewards, dones, values, bootstrap, gamma, rho_bar, c_bar)
+    np.testing.assert_allclose(np.asarray(vs), ref_vs, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(np.asarray(adv), ref_adv, rtol=1e-4, atol=1e-4)
+
+
+def test_vtrace_on_policy_equals_nstep_returns():
+    _, pi, actions, rewards, dones, values, bootstrap = _vtrace_inputs(5)
+    gamma = 0.99
+    discounts = gamma * (1.0 - dones.astype(np.float32))
+    vs, adv = vtrace_fn(pi, pi, actions, rewards, discounts, values, bootstrap)
+    returns = np_returns(rewards, dones, bootstrap, gamma)
+    np.testing.assert_allclose(np.asarray(vs), returns, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(np.asarray(adv), returns - values, rtol=1e-4, atol=1e-4)
+    plain, _ = a3c_loss_fn(pi, values, bootstrap, actions, rewards, dones, gamma, 0.5, 0.01)
+    corrected, _ = a3c_loss_fn(pi, values, bootstrap, actions, rewards, dones, gamma, 0.5, 0.01, behaviour_logits=pi)
+    np.testing.assert_allclose(float(corrected), float(plain), rtol=1e-5, atol=1e-6)
