@@ -24,13 +24,19 @@ def _discounts(dones):
     return GAMMA * (1.0 - dones.astype(np.float32))
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_q1_targets(seed):
-    rewards, dones, tq, _ = _inputs(seed)
+def np_one_step_targets(rewards, dones, bootstrap):
+    """y[t, n] = r + gamma * bootstrap(t, n), the bootstrap dropped after an episode end."""
     ref = np.zeros((T, N))
     for t in range(T):
         for n in range(N):
-            ref[t, n] = rewards[t, n] + (0.0 if dones[t, n] else GAMMA * max(tq[t, n]))
+            ref[t, n] = rewards[t, n] + (0.0 if dones[t, n] else GAMMA * bootstrap(t, n))
+    return ref
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_q1_targets(seed):
+    rewards, dones, tq, _ = _inputs(seed)
+    ref = np_one_step_targets(rewards, dones, lambda t, n: max(tq[t, n]))
     got = q1_targets_fn(jnp.asarray(rewards), jnp.asarray(_discounts(dones)), jnp.asarray(tq))
     np.testing.assert_allclose(np.asarray(got), ref, rtol=1e-5, atol=1e-5)
 
@@ -38,10 +44,7 @@ def test_q1_targets(seed):
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_sarsa_targets(seed):
     rewards, dones, tq, next_actions = _inputs(seed)
-    ref = np.zeros((T, N))
-    for t in range(T):
-        for n in range(N):
-            ref[t, n] = rewards[t, n] + (0.0 if dones[t, n] else GAMMA * tq[t, n, next_actions[t, n]])
+    ref = np_one_step_targets(rewards, dones, lambda t, n: tq[t, n, next_actions[t, n]])
     got = sarsa_targets_fn(jnp.asarray(rewards), jnp.asarray(_discounts(dones)), jnp.asarray(tq), jnp.asarray(next_actions))
     np.testing.assert_allclose(np.asarray(got), ref, rtol=1e-5, atol=1e-5)
 
