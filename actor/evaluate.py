@@ -14,7 +14,7 @@ import numpy as np  # noqa: E402
 
 from common.config import Config  # noqa: E402
 from common.env import make_env  # noqa: E402
-from common.model import build_model  # noqa: E402
+from common.model import build_model, initial_core, reset_core  # noqa: E402
 
 
 def evaluate(cfg: Config, weights_path: str, episodes: int = 20, seed: int = 12345, greedy: bool = True,
@@ -33,14 +33,16 @@ def evaluate(cfg: Config, weights_path: str, episodes: int = 20, seed: int = 123
         key = jax.random.key(seed)
         returns = np.full(episodes, np.nan)
         obs = env.reset()  # [episodes, *obs_shape]
+        core = initial_core(model, episodes)
         for _ in range(max_steps):
-            actions, _outputs, key = policy_step(params, obs, key, 0.0)
+            actions, _outputs, key, core = policy_step(params, obs, key, 0.0, core)
             step = env.step(np.asarray(actions))
             first_end = np.isnan(returns) & ~np.isnan(step.episode_return)
             returns[first_end] = step.episode_return[first_end]
             if not np.isnan(returns).any():
                 break
             obs = step.obs
+            core = reset_core(core, step.done)
         return returns[~np.isnan(returns)].tolist()
     finally:
         env.close()

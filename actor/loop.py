@@ -19,15 +19,19 @@ import numpy as np
 from actor.exploration import draw_final_epsilon, epsilon_at
 from common.config import frames_per_update, from_dict, is_value_method
 from common.env import make_env
+from common.model import initial_core, reset_core
 from common.transport import ActorEnd, WeightBoard, parent_alive
 
 
 def make_policy_step(model, algorithm: str = "a3c", greedy: bool = False):
-    """Jitted (params, obs [E, ...], key, epsilon) -> (actions [E] int32, outputs [E, A], next key).
+    """Jitted (params, obs [E, ...], key, epsilon, core) -> (actions [E] int32, outputs [E, A], next key, core).
 
     a3c samples from the policy logits (outputs = logits); the value methods act
     epsilon-greedily on the Q values (outputs = Q values; epsilon is ignored by a3c).
     greedy: always the argmax (evaluation).
+    core: the recurrent state, `common.model.initial_core(model, E)` at the start
+    ((), for feed-forward models; (h [E, H], c [E, H]) for `model.core: lstm`); the
+    caller zeroes the rows of envs whose episode ended (`common.model.reset_core`).
     """
     import jax
     import jax.numpy as jnp
@@ -35,10 +39,16 @@ def make_policy_step(model, algorithm: str = "a3c", greedy: bool = False):
     n_trainable = len(model.trainable_variables)
     value_method = is_value_method(algorithm)
 
-    def policy_step(params, obs, key, epsilon):
+    def policy_step(params, obs, key, epsilon, core):
         key, k1, k2 = jax.random.split(key, 3)
-        outputs, _ = model.stateless_call(params[:n_trainable], params[n_trainable:], obs)
-        head = outputs[0] if isinstance(outputs, (list, tuple)) else outputs  # logits or Q values, [E, A]
+        trainable, non_trainable = params[:n_trainable], params[n_trainable:]
+        if core:  # recurrent model: one time step of its [E, T, ...] sequence input
+            resets = jnp.zeros((obs.shape[0], 1), jnp.float32)  # the caller already zeroed ended rows
+            outputs, _ = model.stateless_call(trainable, non_trainable, [obs[:, None], resets, *core])
+            head, core = outputs[0][:, 0], tuple(outputs[-len(core):])
+        else:
+            outputs, _ = model.stateless_call(trainable, non_trainable, obs)
+            head = outputs[0] if isinstance(outputs, (list, tuple)) else outputs  # logits or Q values, [E, A]
         if greedy:
             actions = jnp.argmax(head, axis=-1)
         elif value_method:
@@ -47,7 +57,7 @@ def make_policy_step(model, algorithm: str = "a3c", greedy: bool = False):
             actions = jnp.where(explore, random_actions, jnp.argmax(head, axis=-1))
         else:
             actions = jax.random.categorical(k1, head)
-        return actions.astype("int32"), head, key
+        return actions.astype("int32"), head, key, core
 
     return jax.jit(policy_step)
 
@@ -91,6 +101,7 @@ def run_actor(actor_id: int, cfg_dict: dict, end: ActorEnd, board: WeightBoard, 
 
     buffers = end.views()  # field -> [slots, ...] numpy views into shared memory
     obs = env.reset()  # [E, *obs_shape]
+    core = initial_core(model, E)  # LSTM state (h, c) [E, H] each, carried across unrolls; () if feed-forward
     unrolls = 0
     carried = None  # Sarsa: (actions [E], Q values [E, A]) already chosen at obs, taken first next unroll
     while not should_stop():
@@ -106,11 +117,13 @@ def run_actor(actor_id: int, cfg_dict: dict, end: ActorEnd, board: WeightBoard, 
             continue  # every slot in flight: the learner is behind, wait (bounded queue)
         u = {k: v[slot] for k, v in buffers.items()}
         u["obs"][0] = obs
+        for name, x in zip(("core_h", "core_c"), core):  # the state obs[0] is seen with; the learner unrolls from it
+            u[name][:] = x
         for t in range(T):
             if carried is not None:
                 (actions, outputs), carried = carried, None
             else:
-                actions, outputs, key = policy_step(params, obs, key, epsilon)
+                actions, outputs, key, core = policy_step(params, obs, key, epsilon, core)
                 actions = np.asarray(actions)  # [E] int32
             step = env.step(actions)
             u["actions"][t] = actions
@@ -121,8 +134,9 @@ def run_actor(actor_id: int, cfg_dict: dict, end: ActorEnd, board: WeightBoard, 
             u["episode_length"][t] = step.episode_length
             u["obs"][t + 1] = step.obs
             obs = step.obs
+            core = reset_core(core, step.done)
         if sarsa:  # choose a_T now: it is both the bootstrap action and the first action of the next unroll
-            actions, outputs, key = policy_step(params, obs, key, epsilon)
+            actions, outputs, key, core = policy_step(params, obs, key, epsilon, core)
             carried = (np.asarray(actions), outputs)
             u["bootstrap_action"][:] = carried[0]
         if value_method:

@@ -56,6 +56,10 @@ class ModelConfig:
         "(Mnih et al. 2016); nature: DQN network (Mnih et al. 2015); mlp: dense layers of `mlp_hidden`",
     )
     mlp_hidden: tuple[int, ...] = _f((64, 64), "hidden layer sizes of the mlp torso", ge=1)
+    core: Literal["none", "lstm"] = _f(
+        "none", "none: feed-forward; lstm: an LSTM after the torso (A3C-LSTM, Mnih et al. 2016), state carried by the actor"
+    )
+    lstm_size: int = _f(256, "cells of the LSTM core (paper: 256)", ge=1)
 
 
 @dataclass(frozen=True)

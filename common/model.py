@@ -85,3 +85,26 @@ def build_model(spec: EnvSpec, cfg: ModelConfig, seed: int = 0, algorithm: str =
 def model_variables(model: keras.Model) -> list:
     """Variables in weight-board order: trainable, then non-trainable."""
     return list(model.trainable_variables) + list(model.non_trainable_variables)
+
+
+def is_recurrent(model: keras.Model) -> bool:
+    """A `model.core: lstm` model: inputs (obs [N, T, ...], resets [N, T], h [N, H], c [N, H])."""
+    return len(model.inputs) == 4
+
+
+def initial_core(model: keras.Model, num_envs: int) -> tuple:
+    """Zero recurrent state for `num_envs` envs: (h [E, H], c [E, H]) float32, or () for feed-forward."""
+    if not is_recurrent(model):
+        return ()
+    import numpy as np
+
+    return tuple(np.zeros((num_envs, int(t.shape[-1])), np.float32) for t in model.inputs[2:])
+
+
+def reset_core(core: tuple, done) -> tuple:
+    """Zero the state rows of envs whose episode just ended (done [E] bool); () stays ()."""
+    import numpy as np
+
+    keep = ~np.asarray(done, bool)[:, None]  # [E, 1]
+    return tuple(np.where(keep, np.asarray(x), np.float32(0.0)) for x in core)
+
