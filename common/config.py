@@ -46,6 +46,10 @@ class EnvConfig:
     episodic_life: bool = _f(False, "a lost life ends the episode for learning (the game itself goes on; Atari)")
     max_episode_frames: int = _f(108_000, "emulator frames before an Atari episode is truncated (30 min at 60 Hz)", ge=1)
     full_action_space: bool = _f(False, "use all 18 Atari actions instead of the game's minimal set")
+    obs_wrapper: Literal["none", "mask_velocity"] = _f(
+        "none", "mask_velocity: CartPole without its two velocities (cart position and pole angle only), a "
+        "partially observed task that needs memory (model.core: lstm)"
+    )
 
 
 @dataclass(frozen=True)
@@ -279,6 +283,8 @@ def _check_cross_field(cfg: Config) -> None:
         raise ConfigError("actor.count: must be >= 1 (no actors means no experience)")
     if cfg.model.torso == "mlp" and not cfg.model.mlp_hidden:
         raise ConfigError("model.mlp_hidden: the mlp torso needs at least one layer")
+    if cfg.model.core == "lstm" and cfg.algorithm != "a3c":
+        raise ConfigError(f"model.core: the lstm core is built for a3c (A3C-LSTM); {cfg.algorithm!r} is feed-forward only")
     if cfg.learner.correction == "vtrace" and cfg.algorithm != "a3c":
         raise ConfigError(f"learner.correction: vtrace corrects the actor-critic; {cfg.algorithm!r} is a value method")
     finals, probs = cfg.actor.epsilon_finals, cfg.actor.epsilon_probs

@@ -15,7 +15,7 @@ import os
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
 import keras  # noqa: E402
-from keras import layers  # noqa: E402
+from keras import layers, ops  # noqa: E402
 
 from common.config import ConfigError, ModelConfig, is_value_method  # noqa: E402
 from common.env import EnvSpec  # noqa: E402
@@ -50,6 +50,7 @@ def build_model(spec: EnvSpec, cfg: ModelConfig, seed: int = 0, algorithm: str =
     """Functional model for `algorithm`.
 
     a3c: obs [N, *obs_shape] -> [logits [N, A], value [N, 1]];
+    a3c with `cfg.core == "lstm"`: a sequence model, see `_recurrent_a3c`;
     value methods: obs [N, *obs_shape] -> [q_values [N, A]] (a one-element list, the same calling pattern).
     """
     torso = resolve_torso(spec, cfg)
@@ -60,26 +61,92 @@ def build_model(spec: EnvSpec, cfg: ModelConfig, seed: int = 0, algorithm: str =
         if min(spec.obs_shape[1:]) < smallest:
             raise ConfigError(f"env.screen_size: the {torso!r} torso needs at least {smallest} pixels, got {spec.obs_shape[1:]}")
     keras.utils.set_random_seed(seed)
-    inputs = keras.Input(shape=spec.obs_shape, dtype=spec.obs_dtype, name="obs")
+    obs = keras.Input(shape=spec.obs_shape, dtype=spec.obs_dtype, name="obs")
+    features = _torso(obs, spec, cfg, torso)  # [N, F]
+    if cfg.core == "lstm":
+        return _recurrent_a3c(spec, cfg, keras.Model(obs, features, name=f"torso_{torso}"), torso)
+    if is_value_method(algorithm):
+        q_values = layers.Dense(spec.num_actions, name="q_values")(features)
+        return keras.Model(obs, [q_values], name=f"q_{torso}")
+    logits, value = _a3c_heads(features, spec.num_actions)
+    return keras.Model(obs, [logits, value], name=f"a3c_{torso}")
+
+
+def _torso(obs, spec: EnvSpec, cfg: ModelConfig, torso: str):
+    """obs [N, *obs_shape] -> features [N, F]."""
     if torso == "mlp":
-        x = layers.Flatten(name="flatten")(inputs) if len(spec.obs_shape) > 1 else inputs
+        x = layers.Flatten(name="flatten")(obs) if len(spec.obs_shape) > 1 else obs
         if spec.is_pixels:
             x = layers.Rescaling(1.0 / 255.0, name="rescale")(x)
         for i, width in enumerate(cfg.mlp_hidden):
             x = layers.Dense(width, activation="tanh", name=f"fc{i + 1}")(x)
-    else:
-        x = layers.Rescaling(1.0 / 255.0, name="rescale")(inputs)  # uint8 -> float32 in [0, 1]
-        x = layers.Permute((2, 3, 1), name="stack_to_channels")(x)  # [N, S, H, W] -> [N, H, W, S]
-        x = _conv_torso(x, torso)
-    if is_value_method(algorithm):
-        q_values = layers.Dense(spec.num_actions, name="q_values")(x)
-        return keras.Model(inputs, [q_values], name=f"q_{torso}")
+        return x
+    x = layers.Rescaling(1.0 / 255.0, name="rescale")(obs)  # uint8 -> float32 in [0, 1]
+    x = layers.Permute((2, 3, 1), name="stack_to_channels")(x)  # [N, S, H, W] -> [N, H, W, S]
+    return _conv_torso(x, torso)
+
+
+def _a3c_heads(x, num_actions: int):
+    """features [..., F] -> (policy logits [..., A], value [..., 1])."""
     # A small policy init keeps the first policy near uniform (every action explored).
-    logits = layers.Dense(
-        spec.num_actions, name="policy_logits", kernel_initializer=keras.initializers.Orthogonal(0.01)
-    )(x)
+    logits = layers.Dense(num_actions, name="policy_logits", kernel_initializer=keras.initializers.Orthogonal(0.01))(x)
     value = layers.Dense(1, name="value", kernel_initializer=keras.initializers.Orthogonal(1.0))(x)
-    return keras.Model(inputs, [logits, value], name=f"a3c_{torso}")
+    return logits, value
+
+
+def _recurrent_a3c(spec: EnvSpec, cfg: ModelConfig, torso_model: keras.Model, torso: str) -> keras.Model:
+    """A3C-LSTM (Mnih et al. 2016): torso -> LSTM(`lstm_size`) -> heads, over a sequence.
+
+    Inputs: obs [N, T, *obs_shape], resets [N, T] float32 (1: zero the state before step t, an
+    episode ended at t-1), h, c [N, H]. Outputs: logits [N, T, A], value [N, T, 1], h, c [N, H]
+    (the state after step T-1). The actor calls it with T = 1 at every step; the learner with
+    T+1 steps from the state the actor stored: one code path, so both compute the same outputs.
+    """
+    obs = keras.Input(shape=(None, *spec.obs_shape), dtype=spec.obs_dtype, name="obs")
+    resets = keras.Input(shape=(None,), dtype="float32", name="resets")
+    h0 = keras.Input(shape=(cfg.lstm_size,), dtype="float32", name="h")
+    c0 = keras.Input(shape=(cfg.lstm_size,), dtype="float32", name="c")
+    features = layers.TimeDistributed(torso_model, name="torso")(obs)  # [N, T, F]
+    outputs, h, c = ResettableLSTM(cfg.lstm_size, name="lstm")([features, resets, h0, c0])  # [N, T, H]
+    logits, value = _a3c_heads(outputs, spec.num_actions)
+    return keras.Model([obs, resets, h0, c0], [logits, value, h, c], name=f"a3c_lstm_{torso}")
+
+
+@keras.saving.register_keras_serializable(package="asyncrl")
+class ResettableLSTM(layers.Layer):
+    """Keras' LSTMCell scanned over time, zeroing the state where `resets` says an episode began.
+
+    [features [N, T, F], resets [N, T], h [N, H], c [N, H]] -> [outputs [N, T, H], h [N, H], c [N, H]].
+    """
+
+    def __init__(self, units: int, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+        self.cell = layers.LSTMCell(units, name="cell")
+
+    def build(self, input_shapes):
+        self.cell.build((None, input_shapes[0][-1]))
+
+    def call(self, inputs):
+        features, resets, h, c = inputs
+
+        def step(state, xs):
+            feat, reset = xs  # [N, F], [N]
+            keep = 1.0 - reset[:, None]
+            out, (h, c) = self.cell(feat, [state[0] * keep, state[1] * keep])
+            return (h, c), out
+
+        time_major = (ops.transpose(features, (1, 0, 2)), ops.transpose(resets, (1, 0)))
+        (h, c), outputs = ops.scan(step, (h, c), time_major)  # outputs [T, N, H]
+        return ops.transpose(outputs, (1, 0, 2)), h, c
+
+    def compute_output_spec(self, inputs):
+        features, _, h, c = inputs
+        out = keras.KerasTensor((*features.shape[:2], self.units), dtype="float32")
+        return out, keras.KerasTensor(h.shape, dtype="float32"), keras.KerasTensor(c.shape, dtype="float32")
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units}
 
 
 def model_variables(model: keras.Model) -> list:
@@ -90,6 +157,11 @@ def model_variables(model: keras.Model) -> list:
 def is_recurrent(model: keras.Model) -> bool:
     """A `model.core: lstm` model: inputs (obs [N, T, ...], resets [N, T], h [N, H], c [N, H])."""
     return len(model.inputs) == 4
+
+
+def core_size(model: keras.Model) -> int:
+    """LSTM cells of a recurrent model, 0 for feed-forward (the unroll's core_h/core_c width)."""
+    return int(model.inputs[2].shape[-1]) if is_recurrent(model) else 0
 
 
 def initial_core(model: keras.Model, num_envs: int) -> tuple:

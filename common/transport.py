@@ -34,8 +34,8 @@ _NOTE = struct.Struct("<iq")  # (slot, policy_version)
 
 
 def unroll_fields(obs_shape, obs_dtype, num_actions: int, T: int, E: int,
-                  algorithm: str = "a3c") -> dict[str, tuple[tuple, str]]:
-    """Layout of one unroll: name -> (shape, dtype)."""
+                  algorithm: str = "a3c", core_size: int = 0) -> dict[str, tuple[tuple, str]]:
+    """Layout of one unroll: name -> (shape, dtype). core_size: LSTM cells (0: feed-forward model)."""
     fields = {
         "obs": ((T + 1, E, *obs_shape), obs_dtype),  # obs[t] seen before actions[t]; obs[T] bootstraps
         "actions": ((T, E), "int32"),
@@ -49,6 +49,9 @@ def unroll_fields(obs_shape, obs_dtype, num_actions: int, T: int, E: int,
         fields["epsilon"] = ((1,), "float32")  # the actor's exploration epsilon at the unroll's start
     if algorithm == "sarsa_1step":
         fields["bootstrap_action"] = ((E,), "int32")  # the action the actor takes next, at obs[T]
+    if core_size:  # the LSTM state obs[0] was seen with; the learner unrolls from it
+        fields["core_h"] = ((E, core_size), "float32")
+        fields["core_c"] = ((E, core_size), "float32")
     return fields
 
 
@@ -79,8 +82,9 @@ def validate_unroll(unroll: dict[str, np.ndarray], fields: dict, num_actions: in
         acts = unroll.get(name)
         if acts is not None and (acts.min() < 0 or acts.max() >= num_actions):
             return f"{name} out of range"
-    if not np.isfinite(unroll["rewards"]).all() or not np.isfinite(unroll["behaviour_logits"]).all():
-        return "non-finite rewards or logits"
+    for name in ("rewards", "behaviour_logits", "core_h", "core_c"):
+        if name in unroll and not np.isfinite(unroll[name]).all():
+            return f"non-finite {name}"
     if unroll["obs"].dtype.kind == "f" and not np.isfinite(unroll["obs"]).all():
         return "non-finite observations"
     return None

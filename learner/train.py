@@ -19,7 +19,7 @@ from common import config as config_lib
 from common.config import Config, frames_per_update, is_value_method
 from common.env import probe_spec
 from common.launch import context
-from common.model import build_model, model_variables
+from common.model import build_model, core_size, model_variables
 from common.transport import ExperienceQueue, WeightBoard, unroll_fields
 from learner.actor_pool import ActorPool
 from learner.batcher import Batcher
@@ -97,7 +97,7 @@ def train(cfg: Config, stop: StopRequest | None = None, quiet: bool = False) -> 
     train_step = make_train_step(model, optimizer, cfg.learner, E, T, cfg.algorithm)
 
     ctx = context()
-    fields = unroll_fields(spec.obs_shape, spec.obs_dtype, spec.num_actions, T, E, cfg.algorithm)
+    fields = unroll_fields(spec.obs_shape, spec.obs_dtype, spec.num_actions, T, E, cfg.algorithm, core_size(model))
     exp_queue = ExperienceQueue(ctx, fields, cfg.actor.count, cfg.actor.queue_slots)
     board = WeightBoard(ctx, [tuple(v.shape) for v in model_variables(model)])
     _publish(board, 0, state)

@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import keras
 
 from common.config import LearnerConfig, is_value_method
+from common.model import is_recurrent
 from learner.losses import a3c_loss_fn
 from learner.value_losses import q1_targets_fn, q_loss_fn, qnstep_targets_fn, sarsa_targets_fn
 
@@ -86,24 +87,57 @@ def streams_per_chunk(num_envs: int, unroll_length: int, microbatch_samples: int
     return max(fits, default=1)
 
 
-def make_chunk_loss(model: keras.Model, cfg: LearnerConfig, algorithm: str):
-    """(trainable, non_trainable, target, chunk) -> (loss, (metrics, non_trainable)) for one chunk.
-
-    `chunk` fields are time-major over c env streams: obs [T+1, c, ...], actions/rewards/dones [T, c],
-    and for Sarsa bootstrap_action [c] (the action taken at obs[T]).
-    """
-
-    vtrace = cfg.correction == "vtrace"
+def make_time_major_call(model: keras.Model):
+    """A feed-forward model over time-major observations: (weights, non_trainable, obs [K, c, *obs_shape])
+    -> (outputs, each [K, c, ...], non_trainable), as one batched call over K*c observations."""
 
     def call(weights, non_trainable, obs):
-        """obs [K, c, *obs_shape] -> outputs reshaped to [K, c, ...], non_trainable."""
         flat = obs.reshape((-1,) + obs.shape[2:])  # [K*c, *obs_shape]
         outputs, non_trainable = model.stateless_call(weights, non_trainable, flat, training=True)
         outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]  # a one-output model gives a tensor
         return [o.reshape(obs.shape[:2] + o.shape[1:]) for o in outputs], non_trainable
 
+    return call
+
+
+def make_a3c_forward(model: keras.Model):
+    """(weights, non_trainable, chunk) -> ([logits [T+1, c, A], values [T+1, c, 1]], non_trainable).
+
+    Feed-forward: one batched call over all T+1 observations. LSTM core: the model unrolled
+    over the T+1 observations from the state the actor stored (core_h/core_c [c, H]), zeroed
+    after every episode end, which reproduces the actor's step-by-step outputs (tests/test_lstm.py).
+    """
+
+    call = make_time_major_call(model)
+
+    def feed_forward(weights, non_trainable, chunk):
+        return call(weights, non_trainable, chunk["obs"])
+
+    def recurrent(weights, non_trainable, chunk):
+        obs = jnp.swapaxes(chunk["obs"], 0, 1)  # [c, T+1, *obs_shape]
+        dones = chunk["dones"].astype(jnp.float32)  # [T, c]
+        resets = jnp.concatenate([jnp.zeros_like(dones[:1]), dones], axis=0).T  # [c, T+1]; the stored state is already reset
+        (logits, values, _, _), non_trainable = model.stateless_call(
+            weights, non_trainable, [obs, resets, chunk["core_h"], chunk["core_c"]], training=True
+        )
+        return [jnp.swapaxes(logits, 0, 1), jnp.swapaxes(values, 0, 1)], non_trainable  # time-major again
+
+    return recurrent if is_recurrent(model) else feed_forward
+
+
+def make_chunk_loss(model: keras.Model, cfg: LearnerConfig, algorithm: str):
+    """(trainable, non_trainable, target, chunk) -> (loss, (metrics, non_trainable)) for one chunk.
+
+    `chunk` fields are time-major over c env streams: obs [T+1, c, ...], actions/rewards/dones [T, c],
+    for Sarsa bootstrap_action [c] (the action taken at obs[T]), for an LSTM core core_h/core_c [c, H].
+    """
+
+    vtrace = cfg.correction == "vtrace"
+    a3c_forward = make_a3c_forward(model)
+
+    call = make_time_major_call(model)
     def a3c_loss(trainable, non_trainable, target, chunk):
-        (logits, values), non_trainable = call(trainable, non_trainable, chunk["obs"])  # [T+1, c, A], [T+1, c, 1]
+        (logits, values), non_trainable = a3c_forward(trainable, non_trainable, chunk)  # [T+1, c, A], [T+1, c, 1]
         values = values[..., 0]
         loss, metrics = a3c_loss_fn(
             logits[:-1], values[:-1], values[-1], chunk["actions"], chunk["rewards"], chunk["dones"],
@@ -145,7 +179,9 @@ def make_train_step(model: keras.Model, optimizer: keras.optimizers.Optimizer, c
     c = streams_per_chunk(num_envs, unroll_length, cfg.microbatch_samples)
     grad_fn = jax.value_and_grad(make_chunk_loss(model, cfg, algorithm), has_aux=True)
     timed = ("obs", "actions", "rewards", "dones", "behaviour_logits")  # fields [B, T(+1), E, ...]
-    per_stream = ("bootstrap_action",) if algorithm == "sarsa_1step" else ()  # fields [B, E]
+    per_stream = ("bootstrap_action",) if algorithm == "sarsa_1step" else ()  # fields [B, E, ...]
+    if is_recurrent(model):
+        per_stream += ("core_h", "core_c")
 
     def train_step(state: TrainState, batch):
         B, E = batch["actions"].shape[0], batch["actions"].shape[2]

@@ -36,13 +36,15 @@ def _one_step(spec, model_cfg, learner_cfg, batch, E, T, algorithm):
     return [np.asarray(v) for v in state.trainable], {k: float(v) for k, v in metrics.items()}
 
 
-@pytest.mark.parametrize("pixels,algorithm", [(False, "a3c"), (True, "a3c"), (False, "q_1step"),
-                                              (False, "sarsa_1step"), (False, "q_nstep"), (True, "q_nstep")])
-def test_chunked_step_equals_full_batch_step(pixels, algorithm):
+@pytest.mark.parametrize("pixels,algorithm,core", [(False, "a3c", "none"), (True, "a3c", "none"), (False, "q_1step", "none"),
+                                                   (False, "sarsa_1step", "none"), (False, "q_nstep", "none"),
+                                                   (True, "q_nstep", "none"), (False, "a3c", "lstm"), (True, "a3c", "lstm")])
+def test_chunked_step_equals_full_batch_step(pixels, algorithm, core):
     B, T, E = 2, 5, 4
     spec = (EnvSpec((4, 20, 20), "uint8", 3, 4) if pixels else EnvSpec((4,), "float32", 3, 1))
-    model_cfg = ModelConfig(torso="paper" if pixels else "mlp")
-    fields = unroll_fields(spec.obs_shape, spec.obs_dtype, spec.num_actions, T, E, algorithm)
+    model_cfg = ModelConfig(torso="paper" if pixels else "mlp", core=core, lstm_size=8)
+    fields = unroll_fields(spec.obs_shape, spec.obs_dtype, spec.num_actions, T, E, algorithm,
+                           core_size=8 if core == "lstm" else 0)
     rng = np.random.default_rng(0)
     batch = {}
     for k, (shape, dtype) in fields.items():
