@@ -45,3 +45,16 @@ def test_a3c_vtrace_cartpole_reaches_475(tmp_path):
     )
     summary = train(cfg, quiet=True)
     assert summary["solved_at"] is not None, f"did not reach 475 in {cfg.total_frames} frames: {summary}"
+
+
+def test_a3c_lstm_masked_cartpole_reaches_475(tmp_path):
+    """CartPole without velocities: only an agent with memory can balance the pole for 500 steps."""
+    cfg = config_lib.load(
+        os.path.join(ROOT, "configs", "cartpole_a3c_lstm.yaml"),
+        {"run.dir": str(tmp_path), "run.stop_at_return": 475.0, "run.stop_window": 20, "actor.count": 2},
+    )
+    assert cfg.env.obs_wrapper == "mask_velocity" and cfg.model.core == "lstm"
+    summary = train(cfg, quiet=True)
+    print(summary)
+    assert summary["solved_at"] is not None, f"did not reach 475 in {cfg.total_frames} frames: {summary}"
+    assert summary["mean_return_last_20"] >= 475.0

@@ -9,6 +9,7 @@ episode ended inside the unroll.
 """
 
 import os
+import signal
 
 import numpy as np
 
@@ -80,10 +81,14 @@ def test_learner_unroll_reproduces_actor_steps():
               else np.asarray(v.value) for v in model_variables(model)]
     fields = unroll_fields(spec.obs_shape, spec.obs_dtype, spec.num_actions, T, E, "a3c", core_size(model))
     end = _CaptureEnd(fields, UNROLLS)
+    handlers = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)  # run_actor installs its own
     try:
         run_actor(0, to_dict(cfg), end, _FixedBoard(arrays), _NeverStop(), 7, os.getppid())
     except _Stop:
         pass
+    finally:
+        signal.signal(signal.SIGTERM, handlers[0])
+        signal.signal(signal.SIGINT, handlers[1])
     assert len(end.unrolls) == UNROLLS
 
     forward = make_a3c_forward(model)
@@ -103,3 +108,16 @@ def test_learner_unroll_reproduces_actor_steps():
     no_resets = dict(u, dones=np.zeros_like(u["dones"]))
     (logits, _), _ = forward(arrays[:n], arrays[n:], {k: no_resets[k] for k in ("obs", "dones", "core_h", "core_c")})
     assert not np.allclose(np.asarray(logits)[:T], u["behaviour_logits"], atol=1e-3)
+
+
+def test_lstm_needs_a3c_and_masked_env_shape():
+    import pytest
+
+    from common.config import ConfigError
+
+    with pytest.raises(ConfigError, match="model.core"):
+        from_dict({"algorithm": "q_nstep", "model": {"core": "lstm"}})
+    spec = probe_spec(_config().env)
+    assert spec.obs_shape == (2,)  # cart position and pole angle only
+    with pytest.raises(ConfigError, match="obs_wrapper"):
+        probe_spec(from_dict({"env": {"id": "Acrobot-v1", "obs_wrapper": "mask_velocity"}}).env)
