@@ -18,6 +18,7 @@ def format_progress(m: dict) -> str:
         f"queue {int(m['learner/queue_size'])}/{int(m['learner/queue_capacity'])} | "
         f"loss {m.get('losses/total', float('nan')):.4f}"
         + (f" | eps {m['actor/epsilon_mean']:.2f}" if "actor/epsilon_mean" in m else "")
+        + (f" | stale dropped {int(m['learner/stale_dropped_unrolls'])}" if m.get("learner/stale_dropped_unrolls") else "")
     )
 
 
