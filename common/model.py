@@ -15,6 +15,7 @@ import os
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
 import keras  # noqa: E402
+import numpy as np  # noqa: E402
 from keras import layers, ops  # noqa: E402
 
 from common.config import ConfigError, ModelConfig, is_value_method  # noqa: E402
@@ -168,15 +169,11 @@ def initial_core(model: keras.Model, num_envs: int) -> tuple:
     """Zero recurrent state for `num_envs` envs: (h [E, H], c [E, H]) float32, or () for feed-forward."""
     if not is_recurrent(model):
         return ()
-    import numpy as np
-
     return tuple(np.zeros((num_envs, int(t.shape[-1])), np.float32) for t in model.inputs[2:])
 
 
 def reset_core(core: tuple, done) -> tuple:
     """Zero the state rows of envs whose episode just ended (done [E] bool); () stays ()."""
-    import numpy as np
-
     keep = ~np.asarray(done, bool)[:, None]  # [E, 1]
     return tuple(np.where(keep, np.asarray(x), np.float32(0.0)) for x in core)
 

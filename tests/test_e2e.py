@@ -72,6 +72,19 @@ def test_smoke_vtrace_with_a_policy_lag_limit(tmp_path):
     _load_checkpoint(run)
 
 
+def test_smoke_lstm_with_vtrace_on_masked_cartpole(tmp_path):
+    proc = start_learner("--config", "configs/smoke_cartpole.yaml", "--set", "model.core=lstm",
+                         "--set", "model.lstm_size=8", "--set", "env.obs_wrapper=mask_velocity",
+                         "--set", "learner.correction=vtrace", run_dir=tmp_path)
+    rc, out = finish(proc, timeout=180)
+    assert rc == 0, out
+    assert "obs (2,) float32" in out
+    summary = json.loads((tmp_path / "smoke_cartpole" / "summary.json").read_text())
+    assert summary["frames"] >= 20_000 and summary["dropped_unrolls"] == 0
+    model = _load_checkpoint(tmp_path / "smoke_cartpole")
+    assert any("lstm" in v.path for v in model.trainable_variables)
+
+
 def test_smoke_pong_real_atari_run(tmp_path):
     proc = start_learner("--config", "configs/smoke_pong.yaml", run_dir=tmp_path)
     rc, out = finish(proc, timeout=240)
