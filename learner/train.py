@@ -212,7 +212,7 @@ def train(cfg: Config, stop: StopRequest | None = None, quiet: bool = False, res
                 episodes += 1
             now = time.monotonic()
             if now >= next_log:
-                if updates:
+                if last_metrics:  # this session has trained (a resumed run starts with updates > 0)
                     log_row(now)
                 else:  # no losses yet: say what we wait for instead of writing an empty row
                     log_line(f"waiting for the first batch ({pool.alive()}/{cfg.actor.count} actors alive, "
