@@ -4,15 +4,26 @@ import json
 import os
 import shutil
 import signal
+import subprocess
+import sys
 
 import h5py
 import numpy as np
 
 from learner.checkpoint import checkpoint_frames
-from proc_utils import finish, metric_rows, start_learner, wait_for
+from proc_utils import ROOT, finish, metric_rows, start_learner, wait_for
 
 INTERVAL = 2_000  # checkpoint interval in frames
 UPDATE_FRAMES = 40  # smoke_cartpole: B=1 x T=10 x E=4 x 1 frame
+
+
+def _resume(run, total_frames):
+    """`python -m learner --resume RUN --total-frames N`, as a user types it (no --run-dir)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "learner", "--resume", str(run), "--total-frames", str(total_frames)],
+        cwd=ROOT, env=dict(os.environ, PYTHONUNBUFFERED="1"), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True, start_new_session=True,
+    )
 
 
 def _arrays(path):
@@ -51,7 +62,7 @@ def test_kill_9_then_resume_continues_from_the_last_checkpoint(tmp_path):
 
     # Resume with a budget that is already reached: nothing is trained and the final checkpoint is
     # the restored state itself, so weights, optimizer, target and counters must equal the checkpoint's.
-    rc, out = finish(start_learner("--resume", str(run), "--total-frames", str(frames), run_dir=tmp_path), 180)
+    rc, out = finish(_resume(run, frames), 180)
     assert rc == 0, out
     assert f"resuming from {ckdir}/{frames}.weights.h5: {frames:,} frames, {frames // UPDATE_FRAMES} updates" in out
     _assert_same(_arrays(saved / f"{frames}.weights.h5"), _arrays(f"{ckdir}/latest.weights.h5"))
@@ -61,7 +72,7 @@ def test_kill_9_then_resume_continues_from_the_last_checkpoint(tmp_path):
             k: counters[k] for k in ("frames", "updates", "episodes")}
 
     # Resume for real: training goes on from that frame count and the metrics are appended to.
-    rc, out = finish(start_learner("--resume", str(run), "--total-frames", str(frames + 4_000), run_dir=tmp_path), 240)
+    rc, out = finish(_resume(run, frames + 4_000), 240)
     assert rc == 0, out
     summary = json.loads((run / "summary.json").read_text())
     assert summary["resumed_from_frames"] == frames and summary["frames"] >= frames + 4_000
