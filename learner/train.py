@@ -114,7 +114,7 @@ def train(cfg: Config, stop: StopRequest | None = None, quiet: bool = False, res
     batcher = Batcher(exp_queue, spec.num_actions, B, cfg.learner.prefetch_batches, cfg.learner.max_policy_lag)
     batcher.learner_updates = updates = done.updates  # a resumed run's policy versions continue
     metrics = MetricsLogger(run_path, quiet=quiet, resume_frames=done.frames if resumed else None)
-    evaluator = Evaluator(cfg, board, update_frames, done.frames)
+    evaluator = Evaluator(cfg, board, metrics, done.frames)
     log_line(
         f"run {run_path}: {cfg.algorithm} on {cfg.env.id} ({spec.num_actions} actions, obs {spec.obs_shape} "
         f"{spec.obs_dtype}), {cfg.actor.count} actors x {E} envs, T={T}, B={B}, "
@@ -181,8 +181,7 @@ def train(cfg: Config, stop: StopRequest | None = None, quiet: bool = False, res
         train_step = train_step.lower(state, batch_shapes).compile()
         while frames < cfg.total_frames and stop.reason is None:
             pool.check()
-            for eval_frames, eval_return in evaluator.poll(frames, updates):
-                metrics.log_scalar("eval/episodic_return", eval_return, eval_frames)
+            evaluator.poll(frames)
             if batcher.error is not None:
                 raise batcher.error
             try:
@@ -232,7 +231,7 @@ def train(cfg: Config, stop: StopRequest | None = None, quiet: bool = False, res
     finally:
         log_line(f"shutting down: {outcome}")
         pool.stop()
-        evaluator.stop()
+        evaluator.stop(wait_s=60.0 if outcome in ("completed", "solved") else 0.0)  # keep a finished run's last evaluation
         batcher.stop()
         batcher.join(timeout=5.0)
         exp_queue.close()
