@@ -109,9 +109,25 @@ def check_display() -> None:
         raise VideoError("--render needs a display and none was found (DISPLAY is not set); "
                          "use --record out.gif to watch the game later")
     try:
-        import pygame  # noqa: F401
+        import pygame
     except ImportError:
         raise VideoError("--render needs pygame (pip install pygame)") from None
+    if "SDL_VIDEODRIVER" not in os.environ:  # the display we were given, not a probe of every backend (noisy)
+        os.environ["SDL_VIDEODRIVER"] = "wayland" if os.environ.get("WAYLAND_DISPLAY") else "x11"
+    try:
+        pygame.display.init()
+        driver = pygame.display.get_driver()
+    except pygame.error as exc:
+        where = os.environ.get("WAYLAND_DISPLAY") or os.environ.get("DISPLAY")
+        raise VideoError(f"--render: no window can be opened on display {where!r} ({exc}); "
+                         "use --record out.gif to watch the game later") from None
+    finally:
+        pygame.display.quit()
+    # SDL falls back to an invisible driver when the display cannot be reached; unless asked for, that is no window.
+    if driver in ("offscreen", "dummy") and os.environ.get("SDL_VIDEODRIVER") != driver:
+        where = os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+        raise VideoError(f"--render: the display {where!r} cannot be reached (SDL fell back to {driver!r}); "
+                         "use --record out.gif to watch the game later")
 
 
 class Window:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 
 import h5py
-import numpy as np
 
 
 class WeightsError(ValueError):
@@ -86,10 +85,6 @@ def load_weights(model, path: str, env_id: str) -> None:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise WeightsError(f"weights file {path!r} could not be loaded: {first}") from None
 
-
-def variable_values(model) -> list[np.ndarray]:
-    """The model's variables in weight-board order (trainable, then non-trainable), as numpy arrays."""
-    return [np.asarray(v.value) for v in list(model.trainable_variables) + list(model.non_trainable_variables)]
 
 
 def _fmt(shapes) -> str:

@@ -152,6 +152,29 @@ def test_render_without_a_display(capsys, tmp_path, monkeypatch):
     assert "--render needs a display" in err
 
 
+def test_render_on_an_unreachable_display(tmp_path):
+    env = dict(os.environ, DISPLAY=":97", PYTHONUNBUFFERED="1")
+    env.pop("WAYLAND_DISPLAY", None)
+    env.pop("SDL_VIDEODRIVER", None)
+    proc = subprocess.run([sys.executable, "-m", "actor.play", _weights(tmp_path, "CartPole-v1"), "--env", "CartPole-v1",
+                           "--render"], cwd=ROOT, capture_output=True, text=True, timeout=180, env=env)
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [proc.stderr.strip()], proc.stderr
+    assert "--render: no window can be opened on display ':97'" in proc.stderr
+
+
+def test_render_draws_every_frame_through_the_window(tmp_path, monkeypatch):
+    """With SDL's in-memory video driver the window path runs end to end (no real display needed)."""
+    monkeypatch.setenv("DISPLAY", ":0")
+    monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
+    from actor.video import Window
+
+    shown = []
+    monkeypatch.setattr(Window, "add", lambda self, frame, _add=Window.add: (shown.append(frame.shape), _add(self, frame)))
+    assert play.main([_weights(tmp_path, "ALE/Pong-v5"), "--env", "ALE/Pong-v5", "--episodes", "1",
+                      "--max-steps", "5", "--render"]) == 0
+    assert shown == [(210, 160, 3)] * 6
+
+
 def test_bad_input_from_the_command_line_is_one_line(tmp_path):
     rc, stdout, stderr = _cli(str(tmp_path / "missing"), "--env", "CartPole-v1")
     assert rc == 2 and stderr.strip().splitlines() == [stderr.strip()] and "Traceback" not in stderr

@@ -83,3 +83,18 @@ def test_kill_9_then_resume_continues_from_the_last_checkpoint(tmp_path):
     assert logged == sorted(logged), "rows past the checkpoint were kept, or a row restarted from 0"
     assert any(f <= frames for f in logged) and any(f > frames for f in logged)
     assert checkpoint_frames(ckdir)[0] == summary["frames"]
+
+
+def test_resume_bad_input_is_one_line(tmp_path):
+    def run(*args):
+        proc = subprocess.run([sys.executable, "-m", "learner", *args], cwd=ROOT, capture_output=True, text=True,
+                              timeout=120)
+        out = proc.stdout + proc.stderr
+        assert proc.returncode == 2 and out.strip().splitlines() == [out.strip()] and "Traceback" not in out, out
+        return out
+
+    assert "is not a run folder (no config.json in it)" in run("--resume", str(tmp_path / "nope"))
+    assert "drop --config" in run("--resume", str(tmp_path), "--config", "configs/smoke_cartpole.yaml")
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.json").write_text('{"name": "run", "env": {"id": "CartPole-v1"}}')
+    assert "holds no complete checkpoint" in run("--resume", str(tmp_path / "run"))
