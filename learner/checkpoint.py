@@ -193,6 +193,10 @@ def resume_checkpoint(ckpt_dir: str, model, optimizer, with_target: bool, env_id
 
     Raises ConfigError (one line) when there is nothing to resume from.
     """
+    if os.path.isdir(ckpt_dir):  # half-written files of a write that a crash (kill -9) cut short
+        for name in os.listdir(ckpt_dir):
+            if name.startswith(".tmp-"):
+                os.remove(os.path.join(ckpt_dir, name))
     frames_list = checkpoint_frames(ckpt_dir)
     if not frames_list:
         raise ConfigError(f"--resume: {ckpt_dir} holds no complete checkpoint (<frames>.weights.h5 + <frames>.state.h5)")

@@ -88,10 +88,12 @@ def test_resume_skips_a_damaged_newest_checkpoint(tmp_path):
     data = path.read_bytes()
     os.remove(tmp_path / "latest.state.h5")  # the hard link would keep the old bytes alive otherwise
     path.write_bytes(data[: len(data) // 3])  # e.g. a disk that filled up
+    (tmp_path / ".tmp-4242-300.weights.h5").write_bytes(b"\x89HDF half")  # left by a kill -9 mid-write
     lines = []
     resumed = resume_checkpoint(str(tmp_path), *_setup(seed=2)[:2], True, "CartPole-v1", log=lines.append)
     assert resumed.counters.frames == 100
     assert len(lines) == 1 and "skipping checkpoint 200" in lines[0] and "truncated" in lines[0]
+    assert not (tmp_path / ".tmp-4242-300.weights.h5").exists()
 
 
 def test_resume_without_checkpoint_is_a_config_error(tmp_path):
