@@ -1,20 +1,49 @@
-"""Score saved weights: play whole episodes with the run's model and report their returns.
+"""Score weights: play whole episodes with the run's model and report their unclipped returns.
 
 Greedy by default (argmax of the policy logits or of the Q values), which is how
 the value methods are judged: their actors' own returns include exploration.
+
+Two users: `evaluate(cfg, path)` for saved weights, and `eval_entry`, the evaluation
+actor the learner spawns when `learner.eval_interval` is set: it waits for a request
+on its pipe, takes the newest weights from the weight board, plays
+`learner.eval_episodes` greedy episodes and sends the returns back.
 """
 
 from __future__ import annotations
 
 import os
+import signal
+import sys
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
 import numpy as np  # noqa: E402
 
-from common.config import Config  # noqa: E402
+from common.config import Config, frames_per_update, from_dict  # noqa: E402
 from common.env import make_env  # noqa: E402
 from common.model import build_model, initial_core, reset_core  # noqa: E402
+from common.weights import load_weights  # noqa: E402
+
+
+def first_episode_returns(env, model, policy_step, params, key, max_steps: int = 1_000_000) -> list[float]:
+    """Play every env of `env` to the end of its first game; its unclipped return, in env order.
+
+    An env whose game is still going after `max_steps` agent steps is left out.
+    """
+    n = env.num_envs
+    returns = np.full(n, np.nan)
+    obs = env.reset()  # [n, *obs_shape]
+    core = initial_core(model, n)
+    for _ in range(max_steps):
+        actions, _outputs, key, core = policy_step(params, obs, key, 0.0, core)
+        step = env.step(np.asarray(actions))
+        first_end = np.isnan(returns) & ~np.isnan(step.episode_return)
+        returns[first_end] = step.episode_return[first_end]
+        if not np.isnan(returns).any():
+            break
+        obs = step.obs
+        core = reset_core(core, step.done)
+    return returns[~np.isnan(returns)].tolist()
 
 
 def evaluate(cfg: Config, weights_path: str, episodes: int = 20, seed: int = 12345, greedy: bool = True,
@@ -27,22 +56,60 @@ def evaluate(cfg: Config, weights_path: str, episodes: int = 20, seed: int = 123
     env = make_env(cfg.env, episodes, seed=seed)
     try:
         model = build_model(env.spec, cfg.model, seed=seed, algorithm=cfg.algorithm)
-        model.load_weights(weights_path)
+        load_weights(model, weights_path, cfg.env.id)
         policy_step = make_policy_step(model, cfg.algorithm, greedy=greedy)
         params = [v.value for v in model.trainable_variables + model.non_trainable_variables]
-        key = jax.random.key(seed)
-        returns = np.full(episodes, np.nan)
-        obs = env.reset()  # [episodes, *obs_shape]
-        core = initial_core(model, episodes)
-        for _ in range(max_steps):
-            actions, _outputs, key, core = policy_step(params, obs, key, 0.0, core)
-            step = env.step(np.asarray(actions))
-            first_end = np.isnan(returns) & ~np.isnan(step.episode_return)
-            returns[first_end] = step.episode_return[first_end]
-            if not np.isnan(returns).any():
-                break
-            obs = step.obs
-            core = reset_core(core, step.done)
-        return returns[~np.isnan(returns)].tolist()
+        return first_episode_returns(env, model, policy_step, params, jax.random.key(seed), max_steps)
     finally:
         env.close()
+
+
+def run_eval_actor(cfg_dict: dict, board, conn, stop_event, seed: int, parent_pid: int) -> None:
+    """Serve evaluation requests from the learner until it stops or goes away.
+
+    conn: a duplex pipe; receives a frame count (the learner's, when it asked), answers
+    (frames of the weights evaluated, returns list).
+    """
+    import jax
+
+    from actor.loop import make_policy_step
+    from common.transport import parent_alive
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the learner decides
+    cfg = from_dict(cfg_dict)
+    episodes = cfg.learner.eval_episodes
+    env = make_env(cfg.env, episodes, seed=seed)
+    try:
+        model = build_model(env.spec, cfg.model, seed=seed, algorithm=cfg.algorithm)
+        policy_step = make_policy_step(model, cfg.algorithm, greedy=True)
+        update_frames = frames_per_update(cfg, env.spec.frames_per_step)
+        key = jax.random.key(seed)
+        while not stop_event.is_set() and parent_alive(parent_pid):
+            if not conn.poll(0.5):
+                continue
+            conn.recv()
+            got = board.fetch(-1)  # the newest weights, whatever their version
+            if got is None:
+                continue
+            version, arrays = got
+            params = [jax.numpy.asarray(a) for a in arrays]
+            key, sub = jax.random.split(key)
+            returns = first_episode_returns(env, model, policy_step, params, sub)
+            conn.send((version * update_frames, returns))
+    finally:
+        env.close()
+
+
+def eval_entry(*args) -> None:
+    """Spawn target wrapper: a crash prints one traceback to stderr and exits non-zero."""
+    try:
+        run_eval_actor(*args)
+    except (KeyboardInterrupt, BrokenPipeError, EOFError):
+        pass
+    except Exception:
+        import traceback
+
+        print("[eval actor] crashed:", file=sys.stderr)
+        traceback.print_exc()
+        sys.stderr.flush()
+        os._exit(1)

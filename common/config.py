@@ -100,6 +100,11 @@ class LearnerConfig:
     )
     vtrace_rho_bar: float = _f(1.0, "V-trace truncation of the importance weights in targets and advantages", gt=0.0)
     vtrace_c_bar: float = _f(1.0, "V-trace truncation of the trace coefficients c", gt=0.0)
+    eval_interval: int = _f(
+        0, "frames between evaluations of the learner's weights by a separate greedy actor (unclipped "
+        "returns logged as eval/episodic_return); 0: off", ge=0
+    )
+    eval_episodes: int = _f(10, "episodes (played side by side) per evaluation", ge=1)
     max_policy_lag: int | None = _f(
         None, "drop unrolls made by weights more than this many updates old (counted, logged); null: keep all", ge=0
     )
@@ -122,6 +127,7 @@ class RunConfig:
     dir: str = _f("runs", "parent folder of run folders; this run writes to <dir>/<name>")
     log_interval_seconds: float = _f(5.0, "seconds between progress lines / metrics rows", gt=0.0)
     checkpoint_interval_frames: int = _f(1_000_000, "frames between checkpoints (one is always written at the end)", ge=1)
+    keep_checkpoints: int = _f(3, "numbered checkpoints kept (the newest); latest.* always points at the newest", ge=1)
     stop_at_return: float | None = _f(None, "stop early once the mean return of the last `stop_window` episodes reaches this")
     stop_window: int = _f(20, "episodes averaged for `stop_at_return`", ge=1)
 

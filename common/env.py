@@ -8,6 +8,11 @@ gray, resized and stacked here with scikit-image.
 Observations of pixel envs are `[stack, H, W] uint8` (ALE's native layout); the
 model rescales them. Vector observations stay float32.
 
+`with_frames=True` (watching and recording, see `actor.play`) adds `frames()`: the
+emulator's colour screens, from a second AtariVectorEnv with the same emulator
+settings and seed stepped in lockstep (so the same game), or from gymnasium's
+`rgb_array` rendering for other ids; the observations stay exactly the training ones.
+
 Step contract (autoreset in the same step): after `step`, `obs` is already the
 first observation of the next episode wherever `done` is set, so an unroll's
 `obs[t+1]` never belongs to the episode that ended at `t` and the learner cuts
@@ -68,10 +73,11 @@ def check_env_id(env_id: str) -> None:
 
 
 class VecEnv:
-    """E environments stepped together. Subclasses fill `_raw_step` and `_raw_reset`."""
+    """E environments stepped together. Subclasses fill `reset`, `step` (and `frames` when made with frames)."""
 
     spec: EnvSpec
     num_envs: int
+    frame_rate: float  # agent steps per second of game time (for videos and windows)
 
     def __init__(self, cfg: EnvConfig, num_envs: int):
         self.cfg = cfg
@@ -95,32 +101,46 @@ class VecEnv:
         self._env.close()
 
 
-class AtariEnv(VecEnv):
-    def __init__(self, cfg: EnvConfig, num_envs: int, seed: int, num_threads: int = 1):
-        from ale_py.vector_env import AtariVectorEnv
+ATARI_HZ = 60.0  # emulator frames per second of an NTSC Atari 2600 game
+ATARI_SCREEN = (210, 160)  # the emulator's screen, height x width
 
+
+def _atari_vector_env(cfg: EnvConfig, num_envs: int, num_threads: int, colour: bool = False):
+    """ale-py's AtariVectorEnv for `cfg`: the agent's gray 84x84 stack, or (colour=True) full-size
+    colour screens from otherwise identical emulators, which play the same game for the same seed and actions."""
+    from ale_py.vector_env import AtariVectorEnv
+
+    game = _registry()[cfg.id].kwargs["game"]
+    height, width = ATARI_SCREEN if colour else (cfg.screen_size, cfg.screen_size)
+    return AtariVectorEnv(
+        game,
+        num_envs,
+        num_threads=num_threads,
+        frameskip=cfg.frame_skip,
+        stack_num=1 if colour else cfg.frame_stack,
+        img_height=height,
+        img_width=width,
+        grayscale=not colour,
+        maxpool=not colour,  # a video shows the screen as it was, not the max of the last two
+        noop_max=cfg.noop_max,
+        repeat_action_probability=cfg.sticky_actions,
+        full_action_space=cfg.full_action_space,
+        max_num_frames_per_episode=cfg.max_episode_frames,
+        reward_clipping=False,  # clipped in _account so reported returns stay raw
+        episodic_life=False,  # life loss is a learning boundary only, see _account
+        autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
+    )
+
+
+class AtariEnv(VecEnv):
+    def __init__(self, cfg: EnvConfig, num_envs: int, seed: int, num_threads: int = 1, with_frames: bool = False):
         super().__init__(cfg, num_envs)
-        game = _registry()[cfg.id].kwargs["game"]
-        self._env = AtariVectorEnv(
-            game,
-            num_envs,
-            num_threads=num_threads,
-            frameskip=cfg.frame_skip,
-            stack_num=cfg.frame_stack,
-            img_height=cfg.screen_size,
-            img_width=cfg.screen_size,
-            grayscale=True,
-            maxpool=True,
-            noop_max=cfg.noop_max,
-            repeat_action_probability=cfg.sticky_actions,
-            full_action_space=cfg.full_action_space,
-            max_num_frames_per_episode=cfg.max_episode_frames,
-            reward_clipping=False,  # clipped in _account so reported returns stay raw
-            episodic_life=False,  # life loss is a learning boundary only, see _account
-            autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
-        )
+        self._env = _atari_vector_env(cfg, num_envs, num_threads)
+        self._colour = _atari_vector_env(cfg, num_envs, num_threads, colour=True) if with_frames else None
+        self._frames = None  # [E, 210, 160, 3] uint8, the screens after the last reset or step
         self._seed = seed
         self._lives = np.zeros(num_envs, np.int32)
+        self.frame_rate = ATARI_HZ / cfg.frame_skip
         self.spec = EnvSpec(
             obs_shape=tuple(self._env.single_observation_space.shape),
             obs_dtype="uint8",
@@ -128,18 +148,43 @@ class AtariEnv(VecEnv):
             frames_per_step=cfg.frame_skip,
         )
 
-    def reset(self) -> np.ndarray:
-        obs, info = self._env.reset(seed=self._seed)
+    def reset(self, seed: int | None = None) -> np.ndarray:
+        """seed: None re-seeds with the env's own seed (the same games again)."""
+        seed = self._seed if seed is None else seed
+        obs, info = self._env.reset(seed=seed)
         self._lives = np.asarray(info["lives"], np.int32)
+        if self._colour is not None:
+            self._frames = self._colour.reset(seed=seed)[0][:, 0]
         return obs  # [E, stack, 84, 84] uint8
 
+    def frames(self) -> np.ndarray:
+        """[E, 210, 160, 3] uint8 colour screens; a game that ended in the last step shows its last screen."""
+        return self._frames
+
     def step(self, actions: np.ndarray) -> Step:
-        obs, reward, term, trunc, info = self._env.step(actions.astype(np.int32, copy=False))
+        actions = actions.astype(np.int32, copy=False)
+        obs, reward, term, trunc, info = self._env.step(actions)
         game_over = term | trunc
+        if self._colour is not None:
+            self._step_colour(actions, reward, game_over)
         lives = np.asarray(info["lives"], np.int32)
         life_lost = (lives < self._lives) & ~game_over if self.cfg.episodic_life else np.zeros_like(game_over)
         self._lives = lives
         return self._account(np.asarray(reward, np.float64), game_over, life_lost, obs)
+
+    def _step_colour(self, actions, reward, game_over) -> None:
+        frames, c_reward, c_term, c_trunc, c_info = self._colour.step(actions)
+        if not (np.array_equal(c_reward, reward) and np.array_equal(c_term | c_trunc, game_over)):
+            raise RuntimeError("the colour emulator fell out of step with the agent's emulator")  # never seen
+        frames = frames[:, 0]  # [E, 210, 160, 3]
+        if game_over.any():  # same-step autoreset: show the game's last screen, not the next game's first
+            frames = np.where(game_over[:, None, None, None], c_info["final_obs"][:, 0], frames)
+        self._frames = frames
+
+    def close(self) -> None:
+        self._env.close()
+        if self._colour is not None:
+            self._colour.close()
 
 
 # `env.obs_wrapper: mask_velocity`, per env family: the components kept and the limits they are
@@ -164,14 +209,16 @@ def _velocity_free(cfg: EnvConfig, space) -> tuple[list[int], np.ndarray] | None
 class GymEnv(VecEnv):
     """Any gymnasium id with a discrete action space; pixel observations are preprocessed here."""
 
-    def __init__(self, cfg: EnvConfig, num_envs: int, seed: int):
+    def __init__(self, cfg: EnvConfig, num_envs: int, seed: int, with_frames: bool = False):
         super().__init__(cfg, num_envs)
         self._env = gym.make_vec(
             cfg.id,
             num_envs=num_envs,
             vectorization_mode="sync",
             vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP},
+            **({"render_mode": "rgb_array"} if with_frames else {}),
         )
+        self.frame_rate = float(self._env.metadata.get("render_fps") or 30)
         self._seed = seed
         space = self._env.single_observation_space
         act = self._env.single_action_space
@@ -213,8 +260,13 @@ class GymEnv(VecEnv):
         keep, limits = self._mask
         return obs[:, keep] / limits
 
-    def reset(self) -> np.ndarray:
-        obs, _ = self._env.reset(seed=self._seed)
+    def frames(self) -> np.ndarray:
+        """[E, H, W, 3] uint8 from gymnasium's rgb_array rendering (a game that just ended shows the next one's start)."""
+        return np.stack(self._env.render())
+
+    def reset(self, seed: int | None = None) -> np.ndarray:
+        """seed: None re-seeds with the env's own seed (the same episodes again)."""
+        obs, _ = self._env.reset(seed=self._seed if seed is None else seed)
         if not self._pixels:
             return self._vector(obs)
         self._stack[:] = self._frames(obs)[:, None]
@@ -234,14 +286,17 @@ class GymEnv(VecEnv):
         return self._account(np.asarray(reward, np.float64), game_over, np.zeros_like(game_over), obs)
 
 
-def make_env(cfg: EnvConfig, num_envs: int, seed: int) -> VecEnv:
-    """Build the vectorised env for `cfg.id`; raises ConfigError for ids that do not exist."""
+def make_env(cfg: EnvConfig, num_envs: int, seed: int, with_frames: bool = False) -> VecEnv:
+    """Build the vectorised env for `cfg.id`; raises ConfigError for ids that do not exist.
+
+    with_frames: also provide `frames()`, the colour screens (watching and recording).
+    """
     check_env_id(cfg.id)
     if is_atari(cfg.id):
         if cfg.obs_wrapper != "none":
             raise ConfigError(f"env.obs_wrapper: {cfg.obs_wrapper} is for vector observations, not {cfg.id!r}")
-        return AtariEnv(cfg, num_envs, seed)
-    return GymEnv(cfg, num_envs, seed)
+        return AtariEnv(cfg, num_envs, seed, with_frames=with_frames)
+    return GymEnv(cfg, num_envs, seed, with_frames=with_frames)
 
 
 def probe_spec(cfg: EnvConfig) -> EnvSpec:

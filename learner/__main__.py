@@ -29,8 +29,27 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
         help="override any config field, e.g. --set learner.learning_rate=3e-4 (repeatable)",
     )
+    p.add_argument("--resume", metavar="RUN_DIR",
+                   help="continue runs/<name> from its newest checkpoint, with its config.json "
+                        "(--total-frames, --actors and --set still apply)")
     p.add_argument("--help-config", action="store_true", help="list every config field with its default and meaning")
     return p.parse_args(argv)
+
+
+def resume_config(args: argparse.Namespace, overrides: dict):
+    """The config of the run in `args.resume`, with the command line's overrides; ConfigError if unusable."""
+    from common import config as config_lib
+    from common.config import ConfigError
+
+    for flag in ("config", "name", "run_dir"):
+        if getattr(args, flag) is not None:
+            raise ConfigError(f"--resume uses the run's own config.json, name and folder; drop --{flag.replace('_', '-')}")
+    run_path = os.path.normpath(args.resume)
+    saved = os.path.join(run_path, "config.json")
+    if not os.path.isfile(saved):
+        raise ConfigError(f"--resume: {args.resume!r} is not a run folder (no config.json in it)")
+    overrides = {**overrides, "run.dir": os.path.dirname(run_path) or ".", "name": os.path.basename(run_path)}
+    return config_lib.load(saved, overrides)
 
 
 def main(argv=None) -> int:
@@ -51,9 +70,12 @@ def main(argv=None) -> int:
                           ("name", "name"), ("seed", "seed"), ("total_frames", "total_frames")):
             if getattr(args, flag) is not None:
                 overrides[key] = getattr(args, flag)
-        cfg = config_lib.load(args.config, overrides)
+        if args.resume is not None:
+            cfg = resume_config(args, overrides)
+        else:
+            cfg = config_lib.load(args.config, overrides)
         if stop.reason is None:
-            train(cfg, stop=stop)
+            train(cfg, stop=stop, resume=args.resume is not None)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -21,7 +21,7 @@ class ActorCrashLoop(RuntimeError):
 
 
 class ActorPool:
-    def __init__(self, cfg: Config, exp_queue: ExperienceQueue, board: WeightBoard):
+    def __init__(self, cfg: Config, exp_queue: ExperienceQueue, board: WeightBoard, seed_base: int = 0):
         self.cfg = cfg
         self.cfg_dict = config_lib.to_dict(cfg)
         self.exp_queue = exp_queue
@@ -29,6 +29,7 @@ class ActorPool:
         self.stop_event = StopFlag(context())
         self.procs: list = [None] * cfg.actor.count
         self.restarts = 0
+        self.seed_base = seed_base  # a resumed run starts here so its actors do not replay the first run's seeds
         self._recent: list[list[float]] = [[] for _ in range(cfg.actor.count)]
         self._puts_at_start = [0] * cfg.actor.count
         self._early_deaths = [0] * cfg.actor.count
@@ -36,7 +37,12 @@ class ActorPool:
     def _seed(self, actor_id: int, incarnation: int) -> int:
         # Distinct, reproducible seeds per actor and per restart; envs within an actor count up from it.
         # Kept below 2**31 minus room for the env index: ALE and Keras take 32-bit seeds.
+        incarnation += self.seed_base
         return (self.cfg.seed * 1_000_003 + actor_id * 10_007 + incarnation * 101) % (2**31 - 2**16)
+
+    def next_seed_base(self) -> int:
+        """The seed base a run resumed from now must use: past every incarnation used so far."""
+        return self.seed_base + self.restarts + 1
 
     def _start(self, actor_id: int, incarnation: int = 0) -> None:
         end = self.exp_queue.actor_end(actor_id)

@@ -23,17 +23,27 @@ def format_progress(m: dict) -> str:
 
 
 class MetricsLogger:
-    """Writes one row per call to `log`; the CSV columns are fixed by the first row."""
+    """Writes one row per call to `log`; the CSV columns are fixed by the first row.
 
-    def __init__(self, run_path: str, quiet: bool = False):
+    resume_frames: a resumed run appends to the existing metrics.csv (keeping its columns) after
+    dropping the rows logged past the checkpoint it resumes from, and TensorBoard hides the
+    events past it too, so each frame count is logged once.
+    """
+
+    def __init__(self, run_path: str, quiet: bool = False, resume_frames: int | None = None):
         self.path = os.path.join(run_path, "metrics.csv")
         self.quiet = quiet
+        self._columns: list[str] | None = None
+        if resume_frames is not None:
+            self._columns = _truncate_csv(self.path, resume_frames)
         self._fh = open(self.path, "a", newline="")
         self._writer = None
-        self._columns: list[str] | None = None
+        if self._columns:
+            self._writer = csv.DictWriter(self._fh, fieldnames=self._columns, extrasaction="ignore")
         from tensorboardX import SummaryWriter
 
-        self._tb = SummaryWriter(run_path, flush_secs=10)
+        purge = {"purge_step": resume_frames + 1} if resume_frames is not None else {}
+        self._tb = SummaryWriter(run_path, flush_secs=10, **purge)
 
     def log(self, m: dict) -> None:
         if self._columns is None:
@@ -45,14 +55,47 @@ class MetricsLogger:
         self._fh.flush()
         step = int(m["charts/frames"])
         for k, v in m.items():
+            if k.startswith("eval/"):  # logged by `log_scalar` at the frames of the weights evaluated
+                continue
             if "/" in k and isinstance(v, (int, float)) and math.isfinite(v):
                 self._tb.add_scalar(k, v, step)
         if not self.quiet:
             print(format_progress(m), flush=True)
 
+    def log_scalar(self, name: str, value: float, frames: int) -> None:
+        """One TensorBoard scalar at its own step (e.g. an evaluation of older weights)."""
+        if math.isfinite(value):
+            self._tb.add_scalar(name, value, frames)
+
     def close(self) -> None:
         self._tb.close()
         self._fh.close()
+
+
+def _truncate_csv(path: str, frames: int) -> list[str] | None:
+    """Keep the header and the whole rows of `path` up to `frames` (atomically); return the header's columns."""
+    if not os.path.exists(path):
+        return None
+    with open(path, newline="") as fh:
+        lines = fh.read().splitlines(keepends=True)
+    if not lines:
+        return None
+    columns = next(csv.reader([lines[0]]))
+    kept = [lines[0]]
+    for line in lines[1:]:
+        if not line.endswith("\n"):  # a row cut off by a crash mid-write
+            break
+        row = dict(zip(columns, next(csv.reader([line]))))
+        try:
+            if float(row.get("charts/frames", "nan")) <= frames:
+                kept.append(line)
+        except ValueError:
+            continue
+    tmp = f"{path}.tmp"
+    with open(tmp, "w", newline="") as fh:
+        fh.writelines(kept)
+    os.replace(tmp, path)
+    return columns
 
 
 def log_line(text: str) -> None:

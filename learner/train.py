@@ -23,7 +23,8 @@ from common.model import build_model, core_size, model_variables
 from common.transport import ExperienceQueue, WeightBoard, unroll_fields
 from learner.actor_pool import ActorPool
 from learner.batcher import Batcher
-from learner.checkpoint import save_weights_atomic
+from learner.checkpoint import Counters, resume_checkpoint, save_checkpoint
+from learner.evaluator import Evaluator
 from learner.metrics import MetricsLogger, log_line
 from learner.train_step import (
     init_state,
@@ -73,10 +74,12 @@ def _publish(board: WeightBoard, version: int, state) -> None:
     board.publish(version, [np.asarray(a) for a in list(state.trainable) + list(state.non_trainable)])
 
 
-def train(cfg: Config, stop: StopRequest | None = None, quiet: bool = False) -> dict:
+def train(cfg: Config, stop: StopRequest | None = None, quiet: bool = False, resume: bool = False) -> dict:
     """Train `cfg` to `total_frames` (or until stopped) and return the run summary.
 
-    Raises ConfigError before any process is spawned if the env id or model do not fit.
+    resume: continue from the newest checkpoint in `<run>/checkpoints` (counters, optimizer,
+    schedule, target network, actor seeds); metrics.csv is appended to.
+    Raises ConfigError before any process is spawned if the env id, model or checkpoint do not fit.
     """
     stop = stop or StopRequest()
     spec = probe_spec(cfg.env)  # unknown env ids fail here, before anything is spawned
@@ -94,17 +97,24 @@ def train(cfg: Config, stop: StopRequest | None = None, quiet: bool = False) -> 
     lr_schedule = make_lr_schedule(cfg.learner, total_updates)  # also read for the metrics
     optimizer = make_optimizer(cfg.learner, lr_schedule)
     state = init_state(model, optimizer, with_target=value_method)
+    resumed = resume_checkpoint(ckpt_dir, model, optimizer, value_method, cfg.env.id, log_line) if resume else None
+    done = resumed.counters if resumed else Counters()
+    if resumed:
+        state = resumed.state
+        log_line(f"resuming from {resumed.weights_path}: {done.frames:,} frames, {done.updates} updates")
     train_step = make_train_step(model, optimizer, cfg.learner, E, T, cfg.algorithm)
 
     ctx = context()
     fields = unroll_fields(spec.obs_shape, spec.obs_dtype, spec.num_actions, T, E, cfg.algorithm, core_size(model))
     exp_queue = ExperienceQueue(ctx, fields, cfg.actor.count, cfg.actor.queue_slots)
     board = WeightBoard(ctx, [tuple(v.shape) for v in model_variables(model)])
-    _publish(board, 0, state)
+    _publish(board, done.updates, state)
 
-    pool = ActorPool(cfg, exp_queue, board)
+    pool = ActorPool(cfg, exp_queue, board, seed_base=done.actor_seed_base)
     batcher = Batcher(exp_queue, spec.num_actions, B, cfg.learner.prefetch_batches, cfg.learner.max_policy_lag)
-    metrics = MetricsLogger(run_path, quiet=quiet)
+    batcher.learner_updates = updates = done.updates  # a resumed run's policy versions continue
+    metrics = MetricsLogger(run_path, quiet=quiet, resume_frames=done.frames if resumed else None)
+    evaluator = Evaluator(cfg, board, metrics, done.frames)
     log_line(
         f"run {run_path}: {cfg.algorithm} on {cfg.env.id} ({spec.num_actions} actions, obs {spec.obs_shape} "
         f"{spec.obs_dtype}), {cfg.actor.count} actors x {E} envs, T={T}, B={B}, "
@@ -113,15 +123,14 @@ def train(cfg: Config, stop: StopRequest | None = None, quiet: bool = False) -> 
 
     started = time.monotonic()
     started_unix = time.time()  # lets a benchmark measure launch -> first update from outside
-    updates = frames = 0
-    returns: deque = deque(maxlen=max(100, cfg.run.stop_window))
-    episodes = 0
+    frames, episodes = done.frames, done.episodes
+    returns: deque = deque(done.returns, maxlen=max(100, cfg.run.stop_window))
     lags: list[int] = []
     last_metrics: dict = {}
     next_log = started + cfg.run.log_interval_seconds
-    last_log_time, last_log_frames = started, 0
-    next_ckpt = cfg.run.checkpoint_interval_frames
-    next_target = cfg.learner.target_update_frames  # value methods only
+    last_log_time, last_log_frames = started, frames
+    next_ckpt = (frames // cfg.run.checkpoint_interval_frames + 1) * cfg.run.checkpoint_interval_frames
+    next_target = (frames // cfg.learner.target_update_frames + 1) * cfg.learner.target_update_frames  # value methods
     first_update_s = None
     solved_at = None
     outcome = "completed"
@@ -129,13 +138,15 @@ def train(cfg: Config, stop: StopRequest | None = None, quiet: bool = False) -> 
 
     def checkpoint():
         write_back(state, model, optimizer)
-        save_weights_atomic(model, os.path.join(ckpt_dir, "latest.weights.h5"))
+        counters = Counters(frames, updates, episodes, done.elapsed_s + time.monotonic() - started,
+                            pool.next_seed_base(), list(returns))
+        save_checkpoint(ckpt_dir, model, optimizer, state.target, counters, cfg.run.keep_checkpoints)
 
     def log_row(now: float) -> None:
         nonlocal last_log_time, last_log_frames, lags
         m = {k: float(v) for k, v in last_metrics.items()}
         row = {
-            "time/elapsed_s": now - started,
+            "time/elapsed_s": done.elapsed_s + now - started,
             "charts/frames": frames,
             "charts/fps": (frames - last_log_frames) / max(now - last_log_time, 1e-9),
             "charts/updates": updates,
@@ -157,17 +168,20 @@ def train(cfg: Config, stop: StopRequest | None = None, quiet: bool = False) -> 
             row.update({f"actor/epsilon_{i}": e for i, e in enumerate(eps)})
             row["actor/epsilon_mean"] = float(np.nanmean(eps)) if not np.isnan(eps).all() else float("nan")
         row.update(m)
+        row.update(evaluator.columns())
         metrics.log(row)
         last_log_time, last_log_frames, lags = now, frames, []
 
     try:
         pool.start()
         batcher.start()
+        evaluator.start()
         # Compile now, while the actors start up, instead of when the first batch arrives.
         batch_shapes = {k: jax.ShapeDtypeStruct((B, *shape), dtype) for k, (shape, dtype) in fields.items()}
         train_step = train_step.lower(state, batch_shapes).compile()
         while frames < cfg.total_frames and stop.reason is None:
             pool.check()
+            evaluator.poll(frames)
             if batcher.error is not None:
                 raise batcher.error
             try:
@@ -197,7 +211,7 @@ def train(cfg: Config, stop: StopRequest | None = None, quiet: bool = False) -> 
                 episodes += 1
             now = time.monotonic()
             if now >= next_log:
-                if updates:
+                if last_metrics:  # this session has trained (a resumed run starts with updates > 0)
                     log_row(now)
                 else:  # no losses yet: say what we wait for instead of writing an empty row
                     log_line(f"waiting for the first batch ({pool.alive()}/{cfg.actor.count} actors alive, "
@@ -217,6 +231,7 @@ def train(cfg: Config, stop: StopRequest | None = None, quiet: bool = False) -> 
     finally:
         log_line(f"shutting down: {outcome}")
         pool.stop()
+        evaluator.stop(wait_s=60.0 if outcome in ("completed", "solved") else 0.0)  # keep a finished run's last evaluation
         batcher.stop()
         batcher.join(timeout=5.0)
         exp_queue.close()
@@ -246,6 +261,8 @@ def train(cfg: Config, stop: StopRequest | None = None, quiet: bool = False) -> 
             "dropped_unrolls": batcher.dropped,
             "stale_dropped_unrolls": batcher.stale_dropped,
             "checkpoint": os.path.join(ckpt_dir, "latest.weights.h5"),
+            "resumed_from_frames": done.frames if resumed else None,
+            "eval_returns": evaluator.history,
         }
         with open(os.path.join(run_path, "summary.json.tmp"), "w") as fh:
             json.dump(summary, fh, indent=2)

@@ -1,0 +1,108 @@
+"""Evaluation during training: a separate greedy actor scores the learner's weights every `learner.eval_interval` frames.
+
+The evaluation actor (`actor.evaluate:eval_entry`, started by name: the learner never
+imports `actor`) reads the newest weights from the weight board when asked and plays
+`learner.eval_episodes` greedy games with unclipped returns. One evaluation runs at a
+time: a due evaluation while one is still running is skipped, so a slow evaluation
+never holds up training. Results go to TensorBoard at the frame count of the weights
+evaluated, and into the next metrics.csv row.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+
+from common import config as config_lib
+from common.config import Config
+from common.launch import SINGLE_THREAD_ENV, context, spawn
+from common.transport import StopFlag, WeightBoard
+from learner.metrics import MetricsLogger, log_line
+
+EVAL_ENTRY = "actor.evaluate:eval_entry"
+
+
+class Evaluator:
+    def __init__(self, cfg: Config, board: WeightBoard, metrics: MetricsLogger, start_frames: int):
+        self.interval = cfg.learner.eval_interval
+        self.enabled = self.interval > 0
+        self.cfg = cfg
+        self.board = board
+        self.metrics = metrics
+        self.next_eval = (start_frames // self.interval + 1) * self.interval if self.enabled else math.inf
+        self.history: list[dict] = []  # {"frames", "mean", "returns"} per finished evaluation
+        self._unlogged: tuple[int, float] | None = None  # newest result not yet in a metrics row
+        self._busy = False
+        self._proc = None
+        self._conn = None
+        self._stop = None
+
+    def start(self) -> None:
+        if not self.enabled:
+            return
+        ctx = context()
+        self._conn, child_conn = ctx.Pipe(duplex=True)
+        self._stop = StopFlag(ctx)
+        seed = (self.cfg.seed * 1_000_003 + 999_983) % (2**31 - 2**16)  # apart from every training actor's seeds
+        args = (config_lib.to_dict(self.cfg), self.board, child_conn, self._stop, seed, os.getpid())
+        self._proc = spawn(EVAL_ENTRY, args, env=SINGLE_THREAD_ENV, name="eval-actor")
+
+    def _collect(self, timeout: float = 0.0) -> None:
+        """Log the results that have arrived (waiting up to `timeout` seconds for the first)."""
+        while self._conn.poll(timeout):
+            timeout = 0.0
+            try:
+                eval_frames, returns = self._conn.recv()
+            except (EOFError, OSError):
+                break
+            self._busy = False
+            mean = float(np.mean(returns)) if returns else float("nan")
+            self.history.append({"frames": int(eval_frames), "mean": mean, "returns": [float(r) for r in returns]})
+            self._unlogged = (int(eval_frames), mean)
+            self.metrics.log_scalar("eval/episodic_return", mean, int(eval_frames))
+            log_line(f"evaluation at {eval_frames:,} frames: mean return {mean:.1f} over {len(returns)} greedy episodes")
+
+    def poll(self, frames: int) -> None:
+        """Log finished evaluations; ask for one when it is due (call from the train loop)."""
+        if not self.enabled or self._proc is None:
+            return
+        self._collect()
+        if not self._proc.is_alive():
+            log_line(f"the evaluation actor died (exit code {self._proc.exitcode}); evaluation is off for this run")
+            self._proc = None
+            return
+        if frames >= self.next_eval:
+            if self._busy:
+                log_line(f"evaluation due at {self.next_eval:,} frames skipped: the previous one is still running")
+            else:
+                self._conn.send(frames)
+                self._busy = True
+            self.next_eval = (frames // self.interval + 1) * self.interval
+
+    def columns(self) -> dict:
+        """Metrics-row fields: the newest evaluation since the last row, NaN otherwise (fixed CSV columns)."""
+        if not self.enabled:
+            return {}
+        frames, mean = self._unlogged if self._unlogged else (float("nan"), float("nan"))
+        self._unlogged = None
+        return {"eval/episodic_return": mean, "eval/frames": frames}
+
+    def stop(self, wait_s: float = 0.0) -> None:
+        """Stop the evaluation actor, first waiting up to `wait_s` for an evaluation in progress."""
+        if self._busy and self._proc is not None and self._proc.is_alive() and wait_s > 0:
+            self._collect(timeout=wait_s)
+        if self._stop is not None:
+            self._stop.set()
+        proc = self._proc
+        if proc is not None:
+            proc.join(timeout=5.0)
+            if proc.is_alive():
+                proc.terminate()
+                proc.join(timeout=3.0)
+            if proc.is_alive():
+                proc.kill()
+                proc.join(timeout=3.0)
+        if self._conn is not None:
+            self._conn.close()
