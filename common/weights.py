@@ -45,7 +45,7 @@ def file_layers(path: str) -> dict[str, list[tuple[int, ...]]]:
                     continue
                 name = vars_group.attrs.get("name", group.name.rsplit("/", 1)[-1])
                 name = name.decode() if isinstance(name, bytes) else str(name)
-                out[name] = [tuple(vars_group[k].shape) for k in sorted(vars_group, key=int)]
+                out[name] = _saved_shapes(group)
             return out
         except (OSError, KeyError, ValueError) as exc:
             if isinstance(exc, WeightsError):
@@ -53,17 +53,30 @@ def file_layers(path: str) -> dict[str, list[tuple[int, ...]]]:
             raise WeightsError(f"weights file {path!r} is damaged or truncated ({type(exc).__name__})") from None
 
 
+def _saved_shapes(group: h5py.Group) -> list[tuple[int, ...]]:
+    """Shapes of every variable saved under one layer's group, nested layers included (a
+    TimeDistributed torso, an LSTM's cell keep theirs in sub-groups), sorted: compared as a set."""
+    shapes = []
+
+    def visit(_name, obj):
+        if isinstance(obj, h5py.Dataset):
+            shapes.append(tuple(obj.shape))
+
+    group.visititems(visit)
+    return sorted(shapes)
+
+
 def check_fits(model, path: str, env_id: str) -> None:
     """Raise WeightsError naming the first layer whose saved shapes differ from `model`'s."""
     saved = file_layers(path)
-    model_layers = {layer.name: [tuple(w.shape) for w in layer.weights] for layer in model.layers if layer.weights}
+    model_layers = {layer.name: sorted(tuple(w.shape) for w in layer.weights) for layer in model.layers if layer.weights}
     for name, shapes in model_layers.items():
         if name not in saved:
             raise WeightsError(
                 f"weights file {path!r} has no layer {name!r} of the model for {env_id} "
                 f"(the file has layers {', '.join(sorted(n for n in saved if saved[n]))})"
             )
-        if len(saved[name]) != len(shapes) or any(a != b for a, b in zip(saved[name], shapes)):
+        if saved[name] != shapes:
             raise WeightsError(
                 f"weights file {path!r} does not fit the model for {env_id}: layer {name!r} has shapes "
                 f"{_fmt(saved[name])} in the file, the model needs {_fmt(shapes)}"

@@ -121,3 +121,19 @@ def test_lstm_needs_a3c_and_masked_env_shape():
     assert spec.obs_shape == (2,)  # cart position and pole angle only
     with pytest.raises(ConfigError, match="obs_wrapper"):
         probe_spec(from_dict({"env": {"id": "Acrobot-v1", "obs_wrapper": "mask_velocity"}}).env)
+
+
+def test_lstm_weights_are_checked_layer_by_layer(tmp_path):
+    import pytest
+
+    from common.weights import WeightsError, check_fits, load_weights
+
+    cfg = _config()
+    spec = probe_spec(cfg.env)
+    path = str(tmp_path / "lstm.weights.h5")
+    build_model(spec, cfg.model, seed=0).save_weights(path)
+    other = build_model(spec, cfg.model, seed=1)
+    load_weights(other, path, cfg.env.id)  # nested layers (TimeDistributed torso, LSTM cell) fit
+    bigger = from_dict(dict(to_dict(cfg), model=dict(to_dict(cfg)["model"], lstm_size=16)))
+    with pytest.raises(WeightsError, match="layer 'lstm'"):
+        check_fits(build_model(spec, bigger.model, seed=0), path, cfg.env.id)
