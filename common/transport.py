@@ -149,13 +149,14 @@ class ExperienceQueue:
         self._counters = [ctx.RawArray("b", 16) for _ in range(num_actors)]  # int64 [puts, gets]
         self._pipes: list[tuple | None] = [None] * num_actors  # (full_r, full_w, free_r, free_w)
         self._generation = [0] * num_actors
+        self._in_use: set[int] = set()  # channels opened by actor_end and not given up by close_channel
         self._lock = threading.Lock()
         self._last_served = -1
 
     @property
     def capacity(self) -> int:
-        """Unrolls the open channels can hold."""
-        return sum(p is not None for p in self._pipes) * self.slots
+        """Unrolls the channels in use can hold (a remote actor's channel counts while it is connected)."""
+        return len(self._in_use) * self.slots
 
     def actor_end(self, actor_id: int) -> ActorEnd:
         """Fresh pipes for (re)starting actor `actor_id`; notes from its previous process are dropped."""
@@ -165,6 +166,7 @@ class ExperienceQueue:
             free_r, free_w = self.ctx.Pipe(duplex=False)
             self._pipes[actor_id] = (full_r, full_w, free_r, free_w)
             self._generation[actor_id] += 1
+            self._in_use.add(actor_id)
             self._raw[actor_id] = self.ctx.RawArray("b", self._slot_bytes * self.slots)
             self._views[actor_id] = _views(self._raw[actor_id], self.fields, self.slots)
             c = np.frombuffer(self._counters[actor_id], dtype=np.int64)
@@ -182,6 +184,7 @@ class ExperienceQueue:
         """Forget channel `actor_id` (its actor is gone): unrolls it had queued are dropped."""
         with self._lock:
             self._close(actor_id)
+            self._in_use.discard(actor_id)
             c = np.frombuffer(self._counters[actor_id], dtype=np.int64)
             c[1] = c[0]
 
