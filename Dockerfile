@@ -23,6 +23,7 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 RUN mkdir actor learner common \
     && touch actor/__init__.py learner/__init__.py common/__init__.py \
+    && pip install "setuptools>=68" wheel \
     && pip install . \
     && pip uninstall -y asyncrl \
     && rm -rf actor learner common build *.egg-info
@@ -31,7 +32,8 @@ COPY actor ./actor
 COPY common ./common
 COPY learner ./learner
 COPY configs ./configs
-RUN pip install --no-deps . && rm -rf build *.egg-info
+# The build backend is already in the venv: no download when only the code changed.
+RUN pip install --no-deps --no-build-isolation . && rm -rf build *.egg-info
 
 # Non-root. uid 1000 is the usual first user of a Linux host, so files written to a
 # mounted runs/ belong to that user; docker-compose.yml lets ASYNCRL_UID/GID change it.
