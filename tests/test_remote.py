@@ -196,6 +196,19 @@ def test_local_and_remote_actors_train_together(tmp_path, monkeypatch):
     try:
         ok = wait_for(lambda: any(r["learner/remote_actors"] == "1" and r["learner/actors_alive"] == "2"
                                   and float(r["charts/frames"]) > 0 for r in metric_rows(csv_path)), 120, learner)
+        if ok:  # a wrong key and a NaN unroll while it trains: refused, dropped, and training goes on
+            with pytest.raises(AuthenticationError):
+                connect("127.0.0.1", port, b"wrong")
+            rogue = connect("127.0.0.1", port, KEY)
+            end = RemoteEnd(rogue)
+            slot = end.acquire(timeout=10)
+            end.views()["rewards"][slot] = np.nan
+            end.put(slot, 0)
+            frames_then = float(metric_rows(csv_path)[-1]["charts/frames"])
+            ok = wait_for(lambda: (r := metric_rows(csv_path)[-1])["learner/remote_refused"] == "1"
+                          and r["learner/remote_dropped_unrolls"] == "1" and float(r["charts/frames"]) > frames_then,
+                          60, learner)
+            rogue.close()
         learner.send_signal(signal.SIGTERM)
         rc, out = finish(learner, timeout=90)
     finally:
@@ -205,3 +218,4 @@ def test_local_and_remote_actors_train_together(tmp_path, monkeypatch):
         actor.wait(timeout=30)
     assert ok, out
     assert rc == 0 and "remote actor 1 connected" in out and "| actors 2 |" in out, out
+    assert "wrong authkey" in out and "non-finite values in rewards" in out
