@@ -68,7 +68,7 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class ActorConfig:
-    count: int = _f(2, "local actor processes spawned by the learner", ge=0)
+    count: int = _f(2, "local actor processes spawned by the learner (0 allowed with remote.enabled)", ge=0)
     unroll_length: int = _f(20, "T: agent steps per unroll (each unroll holds T+1 observations)", ge=1)
     weight_refresh_unrolls: int = _f(1, "an actor checks the weight board for newer weights every this many unrolls", ge=1)
     queue_slots: int = _f(4, "unrolls each actor may have waiting for the learner; a full queue blocks the actor", ge=1)
@@ -133,6 +133,19 @@ class RunConfig:
 
 
 @dataclass(frozen=True)
+class RemoteConfig:
+    enabled: bool = _f(
+        False, "serve the queue and weight board over TCP to remote actors (`python -m actor --learner HOST:PORT`); "
+        "needs the shared secret ASYNCRL_AUTHKEY in the environment"
+    )
+    host: str = _f("127.0.0.1", "address the learner listens on for remote actors; 0.0.0.0 for every interface (Docker)")
+    port: int = _f(7777, "TCP port the learner listens on for remote actors", ge=1, le=65535)
+    max_actors: int = _f(
+        32, "remote actor processes served at once (each may hold `actor.queue_slots` unrolls); more are refused", ge=1
+    )
+
+
+@dataclass(frozen=True)
 class Config:
     name: str = _f("experiment", "run name; outputs go to <run.dir>/<name>")
     algorithm: Literal["a3c", "q_1step", "sarsa_1step", "q_nstep"] = _f(
@@ -145,6 +158,7 @@ class Config:
     actor: ActorConfig = field(default_factory=ActorConfig, metadata={"doc": "actor processes"})
     learner: LearnerConfig = field(default_factory=LearnerConfig, metadata={"doc": "learner process"})
     run: RunConfig = field(default_factory=RunConfig, metadata={"doc": "outputs and stopping"})
+    remote: RemoteConfig = field(default_factory=RemoteConfig, metadata={"doc": "remote actors over TCP"})
 
     @property
     def run_path(self) -> str:
@@ -285,8 +299,8 @@ def load(path: str | None, overrides: dict[str, Any] | None = None) -> Config:
 
 
 def _check_cross_field(cfg: Config) -> None:
-    if cfg.actor.count == 0:
-        raise ConfigError("actor.count: must be >= 1 (no actors means no experience)")
+    if cfg.actor.count == 0 and not cfg.remote.enabled:
+        raise ConfigError("actor.count: must be >= 1 unless remote.enabled (no actors means no experience)")
     if cfg.model.torso == "mlp" and not cfg.model.mlp_hidden:
         raise ConfigError("model.mlp_hidden: the mlp torso needs at least one layer")
     if cfg.model.core == "lstm" and cfg.algorithm != "a3c":

@@ -55,6 +55,9 @@ def unroll_fields(obs_shape, obs_dtype, num_actions: int, T: int, E: int,
     return fields
 
 
+MAY_BE_NAN = {"episode_return"}  # NaN marks "no game ended here"; every other float field must be finite
+
+
 def _nbytes(shape, dtype) -> int:
     return int(np.prod(shape)) * np.dtype(dtype).itemsize
 
@@ -82,11 +85,10 @@ def validate_unroll(unroll: dict[str, np.ndarray], fields: dict, num_actions: in
         acts = unroll.get(name)
         if acts is not None and (acts.min() < 0 or acts.max() >= num_actions):
             return f"{name} out of range"
-    for name in ("rewards", "behaviour_logits", "core_h", "core_c"):
-        if name in unroll and not np.isfinite(unroll[name]).all():
-            return f"non-finite {name}"
-    if unroll["obs"].dtype.kind == "f" and not np.isfinite(unroll["obs"]).all():
-        return "non-finite observations"
+    for name in fields:
+        arr = unroll[name]
+        if arr.dtype.kind == "f" and name not in MAY_BE_NAN and not np.isfinite(arr).all():
+            return f"non-finite values in {name}"
     return None
 
 
@@ -123,9 +125,22 @@ class ActorEnd:
         np.frombuffer(self.counters, dtype=np.int64)[0] += 1
         self.full_w.send_bytes(_NOTE.pack(slot, version))
 
+    def returned_slots(self) -> list[int]:
+        """Slots the learner gave back since the last call, without waiting.
+
+        For a holder that tracks its slots itself (the remote server relays them to a
+        remote actor); do not mix with `acquire` on the same end."""
+        out = []
+        while self.free_r.poll(0):
+            out.append(_NOTE.unpack(self.free_r.recv_bytes())[0])
+        return out
+
 
 class ExperienceQueue:
-    """Learner side of all actor channels. `get` is called from the batcher thread only."""
+    """Learner side of all actor channels. `get` is called from the batcher thread only.
+
+    A channel is opened by `actor_end` (a local actor process, or the remote server on
+    behalf of a remote actor) and closed by `close_channel` or `close`."""
 
     def __init__(self, ctx, fields: dict, num_actors: int, slots: int):
         self.ctx, self.fields, self.slots = ctx, fields, slots
@@ -137,12 +152,14 @@ class ExperienceQueue:
         self._counters = [ctx.RawArray("b", 16) for _ in range(num_actors)]  # int64 [puts, gets]
         self._pipes: list[tuple | None] = [None] * num_actors  # (full_r, full_w, free_r, free_w)
         self._generation = [0] * num_actors
+        self._in_use: set[int] = set()  # channels opened by actor_end and not given up by close_channel
         self._lock = threading.Lock()
         self._last_served = -1
 
     @property
     def capacity(self) -> int:
-        return len(self._pipes) * self.slots
+        """Unrolls the channels in use can hold (a remote actor's channel counts while it is connected)."""
+        return len(self._in_use) * self.slots
 
     def actor_end(self, actor_id: int) -> ActorEnd:
         """Fresh pipes for (re)starting actor `actor_id`; notes from its previous process are dropped."""
@@ -152,6 +169,7 @@ class ExperienceQueue:
             free_r, free_w = self.ctx.Pipe(duplex=False)
             self._pipes[actor_id] = (full_r, full_w, free_r, free_w)
             self._generation[actor_id] += 1
+            self._in_use.add(actor_id)
             self._raw[actor_id] = self.ctx.RawArray("b", self._slot_bytes * self.slots)
             self._views[actor_id] = _views(self._raw[actor_id], self.fields, self.slots)
             c = np.frombuffer(self._counters[actor_id], dtype=np.int64)
@@ -164,6 +182,14 @@ class ExperienceQueue:
             for conn in pipes:
                 conn.close()
             self._pipes[actor_id] = None
+
+    def close_channel(self, actor_id: int) -> None:
+        """Forget channel `actor_id` (its actor is gone): unrolls it had queued are dropped."""
+        with self._lock:
+            self._close(actor_id)
+            self._in_use.discard(actor_id)
+            c = np.frombuffer(self._counters[actor_id], dtype=np.int64)
+            c[1] = c[0]
 
     def puts(self, actor_id: int) -> int:
         """Unrolls actor `actor_id` has handed over so far (all of its generations)."""

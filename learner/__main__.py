@@ -82,6 +82,9 @@ def main(argv=None) -> int:
     except RuntimeError as exc:  # e.g. ActorCrashLoop: the cause was printed by the actor
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except PermissionError as exc:  # e.g. a mounted runs/ folder owned by another user (Docker)
+        print(f"error: cannot write {exc.filename}: permission denied", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
     return 130 if stop.interrupted else 0

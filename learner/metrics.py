@@ -16,6 +16,7 @@ def format_progress(m: dict) -> str:
         f"{m['charts/fps']:8,.0f} fps | episodes {int(m['charts/episodes']):>6} | "
         f"return(100) {ret_s} | lag {m['actor/policy_lag_mean']:.1f}/{int(m['actor/policy_lag_max'])} | "
         f"queue {int(m['learner/queue_size'])}/{int(m['learner/queue_capacity'])} | "
+        f"actors {int(m.get('learner/actors_alive', 0))} | "
         f"loss {m.get('losses/total', float('nan')):.4f}"
         + (f" | eps {m['actor/epsilon_mean']:.2f}" if "actor/epsilon_mean" in m else "")
         + (f" | stale dropped {int(m['learner/stale_dropped_unrolls'])}" if m.get("learner/stale_dropped_unrolls") else "")

@@ -20,6 +20,8 @@ from common.config import Config, frames_per_update, is_value_method
 from common.env import probe_spec
 from common.launch import context
 from common.model import build_model, core_size, model_variables
+from common.remote_protocol import authkey_from_env
+from common.remote_server import RemoteServer
 from common.transport import ExperienceQueue, WeightBoard, unroll_fields
 from learner.actor_pool import ActorPool
 from learner.batcher import Batcher
@@ -83,6 +85,7 @@ def train(cfg: Config, stop: StopRequest | None = None, quiet: bool = False, res
     """
     stop = stop or StopRequest()
     spec = probe_spec(cfg.env)  # unknown env ids fail here, before anything is spawned
+    authkey = authkey_from_env() if cfg.remote.enabled else None  # no shared secret: refuse before writing anything
     model = build_model(spec, cfg.model, seed=cfg.seed, algorithm=cfg.algorithm)
     value_method = is_value_method(cfg.algorithm)
 
@@ -106,9 +109,12 @@ def train(cfg: Config, stop: StopRequest | None = None, quiet: bool = False, res
 
     ctx = context()
     fields = unroll_fields(spec.obs_shape, spec.obs_dtype, spec.num_actions, T, E, cfg.algorithm, core_size(model))
-    exp_queue = ExperienceQueue(ctx, fields, cfg.actor.count, cfg.actor.queue_slots)
+    remote_channels = cfg.remote.max_actors if cfg.remote.enabled else 0  # queue channels after the local actors'
+    exp_queue = ExperienceQueue(ctx, fields, cfg.actor.count + remote_channels, cfg.actor.queue_slots)
     board = WeightBoard(ctx, [tuple(v.shape) for v in model_variables(model)])
     _publish(board, done.updates, state)
+    # Remote actors feed the same queue (one channel each) and read the same board, over TCP.
+    remote = RemoteServer(cfg, exp_queue, board, spec.num_actions, cfg.actor.count, authkey) if authkey else None
 
     pool = ActorPool(cfg, exp_queue, board, seed_base=done.actor_seed_base)
     batcher = Batcher(exp_queue, spec.num_actions, B, cfg.learner.prefetch_batches, cfg.learner.max_policy_lag)
@@ -159,7 +165,7 @@ def train(cfg: Config, stop: StopRequest | None = None, quiet: bool = False, res
             "learner/prefetched": batcher.out.qsize(),
             "learner/dropped_unrolls": batcher.dropped,
             "learner/stale_dropped_unrolls": batcher.stale_dropped,
-            "learner/actors_alive": pool.alive(),
+            "learner/actors_alive": pool.alive() + (remote.connected() if remote else 0),  # local + remote
             "learner/actor_restarts": pool.restarts,
             "learner/learning_rate": float(lr_schedule(updates)),
         }
@@ -167,6 +173,7 @@ def train(cfg: Config, stop: StopRequest | None = None, quiet: bool = False, res
             eps = [batcher.epsilons.get(i, float("nan")) for i in range(cfg.actor.count)]
             row.update({f"actor/epsilon_{i}": e for i, e in enumerate(eps)})
             row["actor/epsilon_mean"] = float(np.nanmean(eps)) if not np.isnan(eps).all() else float("nan")
+        row.update(remote.metrics() if remote else {})
         row.update(m)
         row.update(evaluator.columns())
         metrics.log(row)
@@ -174,6 +181,8 @@ def train(cfg: Config, stop: StopRequest | None = None, quiet: bool = False, res
 
     try:
         pool.start()
+        if remote:
+            remote.start()
         batcher.start()
         evaluator.start()
         # Compile now, while the actors start up, instead of when the first batch arrives.
@@ -230,6 +239,8 @@ def train(cfg: Config, stop: StopRequest | None = None, quiet: bool = False, res
         raise
     finally:
         log_line(f"shutting down: {outcome}")
+        if remote:
+            remote.stop()
         pool.stop()
         evaluator.stop(wait_s=60.0 if outcome in ("completed", "solved") else 0.0)  # keep a finished run's last evaluation
         batcher.stop()

@@ -54,7 +54,8 @@ def test_overrides_and_frozen():
         ({"env.clip_rewards": "yes"}, "env.clip_rewards: expected true or false"),
         ({"model.torso": "resnet"}, "model.torso: 'resnet' is not allowed; choose one of"),
         ({"algorithm": "ppo"}, "algorithm: 'ppo' is not allowed"),
-        ({"actor.count": 0}, "actor.count: must be >= 1"),
+        ({"actor.count": 0}, "actor.count: must be >= 1 unless remote.enabled"),
+        ({"remote.port": 70000}, "remote.port: must be <= 65535, got 70000"),
         ({"env": 3}, "env: expected a mapping"),
         ({"seed": -1}, "seed: must be >= 0, got -1"),
         ({"name": ""}, "name: expected a non-empty string"),
@@ -66,6 +67,11 @@ def test_bad_values_give_one_clear_line(overrides, message):
     text = str(info.value)
     assert message in text
     assert "\n" not in text
+
+
+def test_no_local_actors_only_with_remote_ones():
+    cfg = config_lib.load(None, {"actor.count": 0, "remote.enabled": True})
+    assert cfg.actor.count == 0 and cfg.remote.enabled and cfg.remote.host == "127.0.0.1"
 
 
 def test_yaml_date_name_is_a_string(tmp_path):

@@ -126,3 +126,16 @@ def test_validate_unroll():
     assert "non-finite" in validate_unroll(bad, FIELDS, 2)
     bad = dict(good, obs=np.zeros((4, 2, 4), np.float64))
     assert "obs" in validate_unroll(bad, FIELDS, 2)
+
+
+def test_channels_in_use_set_the_capacity():
+    q = ExperienceQueue(context(), FIELDS, num_actors=3, slots=2)  # e.g. one local actor + two remote channels
+    assert q.capacity == 0
+    end = q.actor_end(1)
+    q.actor_end(2)
+    assert q.capacity == 4
+    end.put(end.acquire(0.1), 0)
+    assert q.fill() == 1
+    q.close_channel(1)  # its remote actor disconnected: its queued unroll goes with it
+    assert q.capacity == 2 and q.fill() == 0 and q.get(timeout=0.2) is None
+    q.close()

@@ -1,0 +1,74 @@
+"""Remote actors: `python -m actor --learner HOST:PORT [--processes N]`.
+
+Starts N actor processes that feed a learner over TCP (the learner runs with
+`remote.enabled: true`); ASYNCRL_AUTHKEY must hold the learner's shared secret.
+Each process retries until the learner is reachable and reconnects if it restarts.
+SIGTERM or Ctrl-C stops them all (exit 0 / 130).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import time
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
+
+from common.launch import enable_compile_cache  # noqa: E402  (no JAX import; must run before one)
+
+enable_compile_cache()
+
+ENTRY = "actor.remote:main_entry"
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m actor", description="Run remote actors for a learner on another host.")
+    p.add_argument("--learner", required=True, metavar="HOST:PORT", help="the learner's remote.host:remote.port, e.g. learner:7777")
+    p.add_argument("--processes", type=int, default=1, metavar="N", help="actor processes to run (default 1)")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    from common.config import ConfigError
+    from common.launch import SINGLE_THREAD_ENV, context, spawn
+    from common.remote_protocol import authkey_from_env, parse_address
+    from common.transport import StopFlag
+
+    try:
+        host, port = parse_address(args.learner)
+        authkey = authkey_from_env()
+        if args.processes < 1:
+            raise ConfigError(f"--processes: must be >= 1, got {args.processes}")
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+    reason: list[str] = []  # set by a signal: why we stop
+    signal.signal(signal.SIGTERM, lambda s, f: reason.append("SIGTERM"))
+    signal.signal(signal.SIGINT, lambda s, f: reason.append("Ctrl-C"))
+    stop = StopFlag(context())
+    procs = [spawn(ENTRY, (i, host, port, authkey, stop, os.getpid()), env=SINGLE_THREAD_ENV, name=f"remote-actor-{i}")
+             for i in range(args.processes)]
+    code = 0
+    while not reason and all(p.is_alive() for p in procs):
+        time.sleep(0.2)
+    for p in procs:
+        if not reason and not p.is_alive() and p.exitcode:
+            code = p.exitcode  # a process gave up (wrong authkey) or crashed: stop the rest too
+            break
+    stop.set()
+    deadline = time.monotonic() + 10.0
+    for p in procs:
+        p.join(timeout=max(deadline - time.monotonic(), 0.1))
+    for p in procs:
+        if p.is_alive():
+            p.kill()
+            p.join(timeout=3.0)
+    return 130 if reason[:1] == ["Ctrl-C"] else code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,225 @@
+"""Learner side of the remote transport: serves the ExperienceQueue and WeightBoard over TCP.
+
+Each remote actor connection gets its own channel of the learner's ExperienceQueue
+(ids `first_channel` ..): its unrolls are checked on arrival, copied into that
+channel's slots and queued exactly like a local actor's, so the batcher sees one
+bounded queue. One thread per connection does all reading and writing for it, so
+a slow, dead or hostile peer can only stall its own thread, never the batcher or
+the train loop. Wire format: common/remote_protocol.py.
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+import threading
+import time
+from multiprocessing import AuthenticationError
+from multiprocessing.connection import wait as wait_connections
+
+import numpy as np
+
+from common import config as config_lib
+from common.config import Config, ConfigError
+from common.remote_protocol import (
+    FETCH,
+    NO_WEIGHTS,
+    PROTOCOL,
+    PUT,
+    REFUSED,
+    ProtocolError,
+    authkey_from_env,
+    decode_fetch,
+    decode_unroll,
+    encode_ack,
+    encode_hello,
+    encode_weights,
+    server_handshake,
+    wrap,
+)
+from common.transport import ExperienceQueue, WeightBoard, validate_unroll
+
+HEADER_ROOM = 1 << 16  # bytes allowed beyond the arrays for the message header
+
+
+def _log(text: str) -> None:
+    print(f"[learner] {text}", flush=True)
+
+
+class RemoteServer:
+    """Listens for remote actors (bound in __init__, so a busy port fails before anything starts)."""
+
+    def __init__(self, cfg: Config, exp_queue: ExperienceQueue, board: WeightBoard, num_actions: int,
+                 first_channel: int, authkey: bytes | None = None):
+        self.authkey = authkey if authkey is not None else authkey_from_env()  # ConfigError without one
+        self.cfg_dict = config_lib.to_dict(cfg)
+        self.seed_base = cfg.seed
+        self.exp_queue, self.board, self.num_actions = exp_queue, board, num_actions
+        self.fields = exp_queue.fields
+        slot_bytes = sum(int(np.prod(s)) * np.dtype(d).itemsize for s, d in self.fields.values())
+        self.max_message = 2 * slot_bytes + HEADER_ROOM  # a little oversize is dropped; far more disconnects
+        self._free_channels = list(range(first_channel, first_channel + cfg.remote.max_actors))
+        self.dropped = 0  # unrolls refused on arrival (malformed, or from an unknown policy version)
+        self.refused = 0  # connections refused: wrong authkey, or too many remote actors
+        self.connections = 0  # accepted so far; numbers the remote actors' seeds
+        self._peers: dict[int, socket.socket] = {}  # channel -> socket of a connected actor
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        host, port = cfg.remote.host, cfg.remote.port
+        try:
+            self._listener = socket.create_server((host, port), backlog=64)  # SO_REUSEADDR: restarts rebind at once
+        except OSError as exc:
+            raise ConfigError(f"remote: cannot listen on {host}:{port} ({exc.strerror or exc})") from None
+        self.address = self._listener.getsockname()[:2]
+
+    # ------------------------------------------------------------ learner side
+
+    def start(self) -> None:
+        self._listener.settimeout(0.5)  # accept wakes up to notice `stop`
+        t = threading.Thread(target=self._accept_loop, name="remote-accept", daemon=True)
+        t.start()
+        self._threads.append(t)
+        _log(f"listening for remote actors on {self.address[0]}:{self.address[1]}")
+
+    def stop(self) -> None:
+        """Close the listener and every connection; never waits on a peer."""
+        self._stop.set()
+        self._listener.close()
+        with self._lock:
+            peers = list(self._peers.values())
+        for sock in peers:  # wakes a thread blocked in a send or receive
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        deadline = time.monotonic() + 3.0
+        for t in list(self._threads):
+            t.join(timeout=max(deadline - time.monotonic(), 0.01))
+
+    def connected(self) -> int:
+        with self._lock:
+            return len(self._peers)
+
+    def metrics(self) -> dict:
+        return {
+            "learner/remote_actors": self.connected(),
+            "learner/remote_dropped_unrolls": self.dropped,
+            "learner/remote_refused": self.refused,
+        }
+
+    # ------------------------------------------------------------ connections
+
+    def _accept_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                sock, addr = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:  # listener closed by stop()
+                return
+            t = threading.Thread(target=self._serve, args=(sock, f"{addr[0]}:{addr[1]}"), name="remote-actor", daemon=True)
+            t.start()
+            self._threads = [x for x in self._threads if x.is_alive()] + [t]
+
+    def _count(self, what: str) -> None:
+        with self._lock:
+            setattr(self, what, getattr(self, what) + 1)
+
+    def _serve(self, sock: socket.socket, peer: str) -> None:
+        conn = wrap(sock)
+        channel = None
+        try:
+            try:
+                server_handshake(sock, conn, self.authkey)
+            except AuthenticationError:
+                self._count("refused")
+                _log(f"refused a remote actor from {peer}: wrong authkey")
+                return
+            with self._lock:
+                channel = self._free_channels.pop(0) if self._free_channels and not self._stop.is_set() else None
+                if channel is not None:
+                    self._peers[channel] = sock
+                    self.connections += 1
+                    number = self.connections
+            if channel is None:
+                self._count("refused")
+                _log(f"refused a remote actor from {peer}: already serving remote.max_actors")
+                conn.send_bytes(REFUSED + b"the learner serves remote.max_actors remote actors already")
+                return
+            end = self.exp_queue.actor_end(channel)
+            # Distinct, reproducible seeds per connection, away from the local actors' (see ActorPool._seed).
+            seed = (self.seed_base * 1_000_003 + 500_009 + number * 7_919) % (2**31 - 2**16)
+            conn.send_bytes(encode_hello({
+                "protocol": PROTOCOL, "actor_id": channel, "seed": seed, "config": self.cfg_dict,
+                "fields": {k: [list(s), d] for k, (s, d) in self.fields.items()},
+                "slots": self.exp_queue.slots, "shapes": [list(s) for s in self.board.shapes],
+            }))
+            _log(f"remote actor {channel} connected from {peer}")
+            self._relay(conn, end, channel, peer)
+        except ProtocolError as exc:
+            _log(f"closed remote actor {channel} ({peer}): {exc}")
+        except (EOFError, OSError):
+            pass  # the peer went away or stop() shut the socket
+        finally:
+            conn.close()
+            sock.close()
+            if channel is not None:
+                self.exp_queue.close_channel(channel)
+                with self._lock:
+                    self._peers.pop(channel, None)
+                    self._free_channels.append(channel)
+                if not self._stop.is_set():
+                    _log(f"remote actor {channel} ({peer}) disconnected")
+
+    def _relay(self, conn, end, channel: int, peer: str) -> None:
+        """Move unrolls in, freed slots and weights out, until the peer goes or the server stops."""
+        views = end.views()  # field -> [slots, ...] numpy views of this channel's slots
+        in_queue: set[int] = set()  # slots holding an unroll the batcher has not released yet
+        while not self._stop.is_set():
+            ready = wait_connections([conn, end.free_r], timeout=0.5)
+            if end.free_r in ready:
+                for slot in end.returned_slots():
+                    in_queue.discard(slot)
+                    conn.send_bytes(encode_ack(slot))
+            if conn not in ready:
+                continue
+            try:
+                msg = conn.recv_bytes(self.max_message)
+            except OSError as exc:
+                if exc.args == ("bad message length",):  # the size prefix exceeded max_message
+                    self._count("dropped")
+                    raise ProtocolError("sent an oversized message") from None
+                raise
+            kind = msg[:1]
+            if kind == FETCH:
+                got = self.board.fetch(decode_fetch(msg))
+                conn.send_bytes(NO_WEIGHTS if got is None else encode_weights(*got))
+            elif kind == PUT:
+                self._take_unroll(msg, conn, end, views, in_queue, channel, peer)
+            else:
+                raise ProtocolError(f"unknown message kind {kind!r}")
+
+    def _take_unroll(self, msg, conn, end, views, in_queue, channel, peer) -> None:
+        slot, version, arrays = decode_unroll(msg)
+        if not 0 <= slot < self.exp_queue.slots or slot in in_queue:
+            self._count("dropped")
+            raise ProtocolError(f"sent into slot {slot}, which it does not hold")
+        reason = arrays if isinstance(arrays, str) else self._check(arrays, version)
+        if reason is not None:
+            self._count("dropped")
+            _log(f"dropped an unroll from remote actor {channel} ({peer}): {reason}")
+            conn.send_bytes(encode_ack(slot))  # nothing was queued: the slot is free again at once
+            return
+        for name in self.fields:
+            np.copyto(views[name][slot], arrays[name])
+        in_queue.add(slot)
+        end.put(slot, version)
+
+    def _check(self, arrays: dict[str, np.ndarray], version: int) -> str | None:
+        extra = set(arrays) - set(self.fields)
+        if extra:
+            return f"unknown fields {sorted(extra)}"
+        if not 0 <= version <= self.board.version:
+            return f"unknown policy version {version}"
+        return validate_unroll(arrays, self.fields, self.num_actions)

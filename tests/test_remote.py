@@ -1,0 +1,221 @@
+"""The remote transport on loopback: authkey, malformed unrolls, reconnects, the command lines."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from multiprocessing import AuthenticationError
+
+import numpy as np
+import pytest
+
+from common import config as config_lib
+from common.launch import context
+from common.remote_client import LearnerLost, RemoteBoard, RemoteEnd, connect
+from common.remote_protocol import encode_unroll
+from common.remote_server import RemoteServer
+from common.transport import ExperienceQueue, WeightBoard, unroll_fields
+from proc_utils import ROOT, finish, metric_rows, start_learner, wait_for
+
+FIELDS = unroll_fields((4,), "float32", 2, T=3, E=2)
+KEY = b"test-secret"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def smoke_cfg(port, **overrides):
+    return config_lib.load(os.path.join(ROOT, "configs/smoke_cartpole.yaml"),
+                           {"remote.enabled": True, "remote.port": port, "actor.count": 0, **overrides})
+
+
+def serve(cfg, fields=FIELDS, shapes=((3, 2),), num_actions=2, weights=None):
+    """A started RemoteServer over a fresh queue and board (version 0 published), as the learner sets it up."""
+    ctx = context()
+    q = ExperienceQueue(ctx, fields, cfg.remote.max_actors, cfg.actor.queue_slots)
+    board = WeightBoard(ctx, list(shapes))
+    board.publish(0, weights if weights is not None else [np.full(s, 0.5, np.float32) for s in shapes])
+    server = RemoteServer(cfg, q, board, num_actions, first_channel=0, authkey=KEY)
+    server.start()
+    return server, q, board
+
+
+def good_unroll():
+    u = {k: np.zeros(shape, dtype) for k, (shape, dtype) in FIELDS.items()}
+    u["episode_return"][:] = np.nan
+    u["rewards"][:] = 1.5
+    return u
+
+
+def test_wrong_authkey_is_refused_and_logged(capsys):
+    port = free_port()
+    server, q, _ = serve(smoke_cfg(port))
+    try:
+        with pytest.raises(AuthenticationError):
+            connect("127.0.0.1", port, b"not-the-secret")
+        assert wait_for(lambda: server.refused == 1, 10)
+        link = connect("127.0.0.1", port, KEY)  # the right key still gets in afterwards
+        assert link.actor_id == 0 and link.fields == FIELDS
+        assert wait_for(lambda: server.connected() == 1, 10)
+        link.close()
+        assert wait_for(lambda: server.connected() == 0, 10)
+    finally:
+        server.stop()
+        q.close()
+    assert "refused a remote actor from 127.0.0.1" in capsys.readouterr().out
+
+
+def test_malformed_unrolls_are_dropped_and_counted(capsys):
+    port = free_port()
+    server, q, _ = serve(smoke_cfg(port, **{"actor.queue_slots": 1}))
+    link = connect("127.0.0.1", port, KEY)
+    end, board = RemoteEnd(link), RemoteBoard(link)
+    try:
+        version, arrays = board.fetch(-1)
+        assert version == 0 and arrays[0].shape == (3, 2) and float(arrays[0][0, 0]) == 0.5
+        assert board.fetch(0) is None  # nothing newer yet
+        good = good_unroll()
+        bad = [
+            dict(good, obs=np.zeros((4, 2, 5), np.float32)),  # wrong shape
+            dict(good, rewards=good["rewards"].astype(np.float64)),  # wrong dtype
+            dict(good, rewards=np.full((3, 2), np.nan, np.float32)),  # NaN
+            dict(good, actions=np.full((3, 2), 7, np.int32)),  # action out of range
+            {k: v for k, v in good.items() if k != "dones"},  # a field missing
+        ]
+        for i, unroll in enumerate(bad):
+            slot = end.acquire(timeout=10)
+            assert slot == 0, f"slot of bad unroll {i - 1} was not handed back"
+            link.send(encode_unroll(slot, 0, unroll))
+        slot = end.acquire(timeout=10)
+        link.send(encode_unroll(slot, 5, good))  # a policy version the learner never published
+        slot = end.acquire(timeout=10)
+        assert slot == 0 and server.dropped == len(bad) + 1
+        assert q.get(timeout=0.3) is None  # none of them reached the queue
+
+        for k, v in good.items():  # a good unroll, written the way run_actor writes it
+            end.views()[k][slot] = v
+        end.put(slot, 0)
+        got = q.get(timeout=10)
+        assert got is not None
+        actor_id, generation, qslot, version, views = got
+        assert actor_id == 0 and version == 0 and np.all(views["rewards"] == 1.5)
+        assert end.acquire(timeout=0.3) is None  # one slot, and the learner still holds it: the bound
+        q.release(actor_id, generation, qslot)
+        assert end.acquire(timeout=10) == 0
+    finally:
+        link.close()
+        server.stop()
+        q.close()
+    out = capsys.readouterr().out
+    assert "dropped an unroll from remote actor 0" in out and "non-finite values in rewards" in out
+
+
+def test_oversized_message_disconnects_that_actor_only():
+    port = free_port()
+    server, q, _ = serve(smoke_cfg(port))
+    rogue, fine = connect("127.0.0.1", port, KEY), connect("127.0.0.1", port, KEY)
+    try:
+        rogue.send(encode_unroll(0, 0, {"obs": np.zeros(server.max_message, np.uint8)}))
+        assert wait_for(lambda: server.dropped == 1, 10)
+        with pytest.raises(LearnerLost):
+            RemoteBoard(rogue).fetch(-1)
+        assert RemoteBoard(fine).fetch(-1)[0] == 0  # the other actor is still served
+    finally:
+        rogue.close()
+        fine.close()
+        server.stop()
+        q.close()
+
+
+def _real_server(port):
+    """A RemoteServer laid out for configs/smoke_cartpole.yaml's real model, as train() builds it."""
+    from common.env import probe_spec
+    from common.model import build_model, model_variables
+
+    cfg = smoke_cfg(port)
+    spec = probe_spec(cfg.env)
+    model = build_model(spec, cfg.model, seed=cfg.seed, algorithm=cfg.algorithm)
+    variables = model_variables(model)
+    fields = unroll_fields(spec.obs_shape, spec.obs_dtype, spec.num_actions, cfg.actor.unroll_length,
+                           cfg.env.num_envs, cfg.algorithm)
+    return serve(cfg, fields, [tuple(v.shape) for v in variables], spec.num_actions,
+                 [np.asarray(v.value) for v in variables])
+
+
+def test_remote_actor_waits_for_the_learner_reconnects_after_a_restart_and_stops_on_sigterm():
+    port = free_port()
+    env = dict(os.environ, ASYNCRL_AUTHKEY=KEY.decode(), PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen([sys.executable, "-m", "actor", "--learner", f"127.0.0.1:{port}"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        time.sleep(1.0)  # the actor starts before any learner listens
+        for restart in range(2):
+            server, q, _ = _real_server(port)
+            try:
+                got = q.get(timeout=120)
+                assert got is not None, f"no unroll from the remote actor (learner incarnation {restart})"
+                assert got[0] == 0 and np.isfinite(got[4]["rewards"]).all()
+            finally:
+                server.stop()  # a learner going away: the actor must come back to the next one
+                q.close()
+        proc.send_signal(signal.SIGTERM)
+        rc, out = finish(proc, timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert rc == 0, out
+    assert "waiting for the learner" in out and "reconnecting" in out and "Traceback" not in out
+
+
+def test_learner_and_actor_refuse_to_start_without_an_authkey(tmp_path, monkeypatch):
+    monkeypatch.delenv("ASYNCRL_AUTHKEY", raising=False)
+    proc = start_learner("--config", "configs/smoke_cartpole.yaml", "--set", "remote.enabled=true", run_dir=tmp_path)
+    rc, out = finish(proc, timeout=60)
+    assert rc == 2 and out.strip().startswith("error: remote actors need a shared secret: set ASYNCRL_AUTHKEY")
+    assert len(out.strip().splitlines()) == 1 and not (tmp_path / "smoke_cartpole").exists()
+    for args in (["--learner", "learner:7777"], ["--learner", "no-port"]):
+        run = subprocess.run([sys.executable, "-m", "actor", *args], cwd=ROOT, capture_output=True, text=True,
+                             env=dict(os.environ, ASYNCRL_AUTHKEY="k") if args[1] == "no-port" else None, timeout=60)
+        assert run.returncode == 2 and run.stderr.count("\n") == 1 and run.stderr.startswith("error: "), run.stderr
+
+
+@pytest.mark.slow
+def test_local_and_remote_actors_train_together(tmp_path, monkeypatch):
+    port = free_port()
+    monkeypatch.setenv("ASYNCRL_AUTHKEY", KEY.decode())
+    learner = start_learner("--config", "configs/smoke_cartpole.yaml", "--actors", "1", "--total-frames", "5000000",
+                            "--set", "remote.enabled=true", "--set", f"remote.port={port}", run_dir=tmp_path)
+    actor = subprocess.Popen([sys.executable, "-m", "actor", "--learner", f"127.0.0.1:{port}"], cwd=ROOT,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
+    csv_path = tmp_path / "smoke_cartpole" / "metrics.csv"
+    try:
+        ok = wait_for(lambda: any(r["learner/remote_actors"] == "1" and r["learner/actors_alive"] == "2"
+                                  and float(r["charts/frames"]) > 0 for r in metric_rows(csv_path)), 120, learner)
+        if ok:  # a wrong key and a NaN unroll while it trains: refused, dropped, and training goes on
+            with pytest.raises(AuthenticationError):
+                connect("127.0.0.1", port, b"wrong")
+            rogue = connect("127.0.0.1", port, KEY)
+            end = RemoteEnd(rogue)
+            slot = end.acquire(timeout=10)
+            end.views()["rewards"][slot] = np.nan
+            end.put(slot, 0)
+            frames_then = float(metric_rows(csv_path)[-1]["charts/frames"])
+            ok = wait_for(lambda: (r := metric_rows(csv_path)[-1])["learner/remote_refused"] == "1"
+                          and r["learner/remote_dropped_unrolls"] == "1" and float(r["charts/frames"]) > frames_then,
+                          60, learner)
+            rogue.close()
+        learner.send_signal(signal.SIGTERM)
+        rc, out = finish(learner, timeout=90)
+    finally:
+        for p in (learner, actor):
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGTERM)
+        actor.wait(timeout=30)
+    assert ok, out
+    assert rc == 0 and "remote actor 1 connected" in out and "| actors 2 |" in out, out
+    assert "wrong authkey" in out and "non-finite values in rewards" in out
