@@ -7,7 +7,7 @@ ARGS   ?=
 
 BIN := $(VENV)/bin
 
-.PHONY: train test install clean
+.PHONY: train test test-slow install clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,9 @@ train: $(BIN)/.installed
 
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest -q
+
+test-slow: $(BIN)/.installed  # the long learning runs (A3C-LSTM on CartPole without velocities)
+	$(BIN)/python -m pytest -q -m slow
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -3,7 +3,6 @@
 import os
 import re
 
-import pytest
 
 from actor import play
 from common import config as config_lib
@@ -12,7 +11,6 @@ from learner.train import train
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-@pytest.mark.slow
 def test_cartpole_trained_to_475_plays_475_from_the_saved_file(tmp_path, capsys):
     cfg = config_lib.load(
         os.path.join(ROOT, "configs", "cartpole_a3c.yaml"),

@@ -184,7 +184,6 @@ def test_learner_and_actor_refuse_to_start_without_an_authkey(tmp_path, monkeypa
         assert run.returncode == 2 and run.stderr.count("\n") == 1 and run.stderr.startswith("error: "), run.stderr
 
 
-@pytest.mark.slow
 def test_local_and_remote_actors_train_together(tmp_path, monkeypatch):
     port = free_port()
     monkeypatch.setenv("ASYNCRL_AUTHKEY", KEY.decode())
