@@ -29,6 +29,7 @@ from common.remote_protocol import (
     encode_unroll,
     wrap,
 )
+from common.transport import poll_for_weights
 
 REPLY_TIMEOUT_S = 60.0  # the learner answers a weights request at once; silence this long means it is gone
 CONNECT_TIMEOUT_S = 5.0
@@ -136,13 +137,7 @@ class RemoteBoard:
 
     def wait(self, have_version: int, timeout: float, should_stop=lambda: False):
         """Block until a version newer than `have_version` exists; None on timeout or stop."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and not should_stop():
-            got = self.fetch(have_version)
-            if got is not None:
-                return got
-            time.sleep(0.2)
-        return None
+        return poll_for_weights(self.fetch, have_version, timeout, should_stop, poll_s=0.2)  # each poll is a round trip
 
 
 def connect(host: str, port: int, authkey: bytes) -> Link:

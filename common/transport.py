@@ -306,13 +306,19 @@ class WeightBoard:
 
     def wait(self, have_version: int, timeout: float, should_stop=lambda: False):
         """Block until a version newer than `have_version` exists; None on timeout or stop."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and not should_stop():
-            got = self.fetch(have_version)
-            if got is not None:
-                return got
-            time.sleep(0.01)
-        return None
+        return poll_for_weights(self.fetch, have_version, timeout, should_stop, poll_s=0.01)
+
+
+def poll_for_weights(fetch, have_version: int, timeout: float, should_stop, poll_s: float):
+    """`fetch(have_version)` every `poll_s` until it gives (version, arrays); None on timeout or stop.
+    Shared by the local weight board and the remote one (common.remote_client)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not should_stop():
+        got = fetch(have_version)
+        if got is not None:
+            return got
+        time.sleep(poll_s)
+    return None
 
 
 class StopFlag:
