@@ -51,16 +51,18 @@ def test_a3c_vtrace_cartpole_reaches_475(tmp_path):
 def test_a3c_lstm_masked_cartpole_reaches_475(tmp_path):
     """CartPole without velocities: only an agent with memory can balance the pole for 500 steps.
     The actors' last 20 episodes must average 475 within the config's 5M frames; then the saved
-    weights, played greedily, must balance the pole far longer than any memoryless policy (the
-    feed-forward A3C on the same task stays near 43, benchmarks/RESULTS.md)."""
+    weights, sampling from the policy as the actors (and `play`, for A3C) do, must balance the pole
+    far longer than any memoryless policy (the feed-forward A3C on the same task stays near 43,
+    benchmarks/RESULTS.md). Not greedily: the argmax of a just-solved LSTM policy swings between
+    200 and 500 from run to run, the sampled policy it was trained as does not."""
     cfg = config_lib.load(
         os.path.join(ROOT, "configs", "cartpole_a3c_lstm.yaml"),
         {"run.dir": str(tmp_path), "run.stop_at_return": 475.0, "run.stop_window": 20, "actor.count": 2},
     )
     assert cfg.env.obs_wrapper == "mask_velocity" and cfg.model.core == "lstm"
     summary = train(cfg, quiet=True)
-    returns = evaluate(cfg, summary["checkpoint"], episodes=20)
+    returns = evaluate(cfg, summary["checkpoint"], episodes=20, greedy=False)
     print(summary, returns)
     assert summary["solved_at"] is not None, f"did not reach 475 in {cfg.total_frames} frames: {summary}"
     assert summary["mean_return_last_20"] >= 475.0
-    assert np.mean(returns) >= 200.0, f"greedy mean {np.mean(returns):.1f} over 20 episodes: {returns}"
+    assert np.mean(returns) >= 250.0, f"sampled mean {np.mean(returns):.1f} over 20 episodes: {returns}"
