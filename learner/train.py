@@ -244,7 +244,8 @@ def train(cfg: Config, stop: StopRequest | None = None, quiet: bool = False, res
         pool.stop()
         evaluator.stop(wait_s=60.0 if outcome in ("completed", "solved") else 0.0)  # keep a finished run's last evaluation
         batcher.stop()
-        batcher.join(timeout=5.0)
+        if batcher.ident is not None:  # not started when pool.start() failed: keep that error, not join's
+            batcher.join(timeout=5.0)
         exp_queue.close()
         try:
             checkpoint()
