@@ -45,9 +45,16 @@ def test_kill_9_then_resume_continues_from_the_last_checkpoint(tmp_path):
                          "--set", f"run.checkpoint_interval_frames={INTERVAL}", run_dir=tmp_path)
     run = tmp_path / "smoke_cartpole"
     ckdir = str(run / "checkpoints")
-    # Both: on a fast machine three checkpoints can land before the first metrics row (1 s interval),
-    # and the row is what bounds the frames a crash may lose.
-    if not wait_for(lambda: len(checkpoint_frames(ckdir)) >= 3 and metric_rows(run / "metrics.csv"), 240, proc):
+    # Also a metrics row at or before a checkpoint: on a fast machine three checkpoints can land before
+    # the first row (1 s interval), and the rows both bound the frames a crash may lose and must keep
+    # a row from before the checkpoint once the resume drops the rows past it.
+    def ready():
+        frames = checkpoint_frames(ckdir)
+        rows = metric_rows(run / "metrics.csv")
+        logged = [float(r["charts/frames"]) for r in rows if r.get("charts/frames")]  # not a half-written row
+        return len(frames) >= 3 and any(f <= frames[0] for f in logged)
+
+    if not wait_for(ready, 240, proc):
         rc, out = finish(proc, timeout=30)
         raise AssertionError(f"no checkpoints written (rc {rc}):\n{out}")
     os.killpg(proc.pid, signal.SIGKILL)  # learner, actors and helpers at once: no final checkpoint
