@@ -34,6 +34,11 @@ def _arrays(path):
     return out
 
 
+def _logged_frames(path):
+    """charts/frames of each complete metrics.csv row (a kill -9 may leave the last one half-written)."""
+    return [float(r["charts/frames"]) for r in metric_rows(path) if r.get("charts/frames")]
+
+
 def _assert_same(a, b):
     assert a.keys() == b.keys() and a
     for k in a:
@@ -50,16 +55,14 @@ def test_kill_9_then_resume_continues_from_the_last_checkpoint(tmp_path):
     # a row from before the checkpoint once the resume drops the rows past it.
     def ready():
         frames = checkpoint_frames(ckdir)
-        rows = metric_rows(run / "metrics.csv")
-        logged = [float(r["charts/frames"]) for r in rows if r.get("charts/frames")]  # not a half-written row
-        return len(frames) >= 3 and any(f <= frames[0] for f in logged)
+        return len(frames) >= 3 and any(f <= frames[0] for f in _logged_frames(run / "metrics.csv"))
 
     if not wait_for(ready, 240, proc):
         rc, out = finish(proc, timeout=30)
-        raise AssertionError(f"no checkpoints written (rc {rc}):\n{out}")
+        raise AssertionError(f"no three checkpoints and a metrics row before them (rc {rc}):\n{out}")
     os.killpg(proc.pid, signal.SIGKILL)  # learner, actors and helpers at once: no final checkpoint
     proc.communicate(timeout=30)
-    reached = max(float(r["charts/frames"]) for r in metric_rows(run / "metrics.csv"))  # a lower bound
+    reached = max(_logged_frames(run / "metrics.csv"))  # a lower bound
     frames = checkpoint_frames(ckdir)[0]
     assert reached - frames <= INTERVAL, (reached, frames)  # at most one checkpoint interval lost
     saved = tmp_path / "saved"
@@ -87,8 +90,7 @@ def test_kill_9_then_resume_continues_from_the_last_checkpoint(tmp_path):
     assert summary["resumed_from_frames"] == frames and summary["frames"] >= frames + 4_000
     assert summary["updates"] == summary["frames"] // UPDATE_FRAMES  # the update count went on, not restarted
     assert summary["episodes"] > counters["episodes"]
-    rows = metric_rows(run / "metrics.csv")
-    logged = [float(r["charts/frames"]) for r in rows]
+    logged = _logged_frames(run / "metrics.csv")
     assert logged == sorted(logged), "rows past the checkpoint were kept, or a row restarted from 0"
     assert any(f <= frames for f in logged) and any(f > frames for f in logged)
     assert checkpoint_frames(ckdir)[0] == summary["frames"]
