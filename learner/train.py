@@ -92,7 +92,6 @@ def train(cfg: Config, stop: StopRequest | None = None, quiet: bool = False, res
     run_path = cfg.run_path
     ckpt_dir = os.path.join(run_path, "checkpoints")
     os.makedirs(ckpt_dir, exist_ok=True)
-    config_lib.save(cfg, os.path.join(run_path, "config.json"))
 
     T, E, B = cfg.actor.unroll_length, cfg.env.num_envs, cfg.learner.batch_unrolls
     update_frames = frames_per_update(cfg, spec.frames_per_step)
@@ -105,6 +104,8 @@ def train(cfg: Config, stop: StopRequest | None = None, quiet: bool = False, res
     if resumed:
         state = resumed.state
         log_line(f"resuming from {resumed.weights_path}: {done.frames:,} frames, {done.updates} updates")
+    # Written only now: a --resume that finds nothing to resume from leaves the run's config.json as it was.
+    config_lib.save(cfg, os.path.join(run_path, "config.json"))
     train_step = make_train_step(model, optimizer, cfg.learner, E, T, cfg.algorithm)
 
     ctx = context()

@@ -107,5 +107,7 @@ def test_resume_bad_input_is_one_line(tmp_path):
     assert "is not a run folder (no config.json in it)" in run("--resume", str(tmp_path / "nope"))
     assert "drop --config" in run("--resume", str(tmp_path), "--config", "configs/smoke_cartpole.yaml")
     (tmp_path / "run").mkdir()
-    (tmp_path / "run" / "config.json").write_text('{"name": "run", "env": {"id": "CartPole-v1"}}')
-    assert "holds no complete checkpoint" in run("--resume", str(tmp_path / "run"))
+    config_text = '{"name": "run", "env": {"id": "CartPole-v1"}}'
+    (tmp_path / "run" / "config.json").write_text(config_text)
+    assert "holds no complete checkpoint" in run("--resume", str(tmp_path / "run"), "--set", "seed=7")
+    assert (tmp_path / "run" / "config.json").read_text() == config_text, "a failed --resume rewrote config.json"
