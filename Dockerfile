@@ -32,6 +32,7 @@ COPY actor ./actor
 COPY common ./common
 COPY learner ./learner
 COPY configs ./configs
+COPY models ./models
 # The build backend is already in the venv: no download when only the code changed.
 RUN pip install --no-deps --no-build-isolation . && rm -rf build *.egg-info
 

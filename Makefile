@@ -4,10 +4,12 @@ VENV   ?= .venv
 CONFIG ?= configs/cartpole_a3c.yaml
 ACTORS ?= 2
 ARGS   ?=
+MODEL  ?= models/pong_a3c/pong_a3c.weights.h5
+PLAY   ?= --greedy --sticky 0
 
 BIN := $(VENV)/bin
 
-.PHONY: train test test-slow install clean
+.PHONY: train play test test-slow install clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +21,9 @@ install: $(BIN)/.installed
 
 train: $(BIN)/.installed
 	$(BIN)/python -m learner --config $(CONFIG) --actors $(ACTORS) $(ARGS)
+
+play: $(BIN)/.installed  # the shipped Pong model, greedy, under the paper's no-op starts protocol
+	$(BIN)/python -m actor.play $(MODEL) $(PLAY) $(ARGS)
 
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest -q
