@@ -22,7 +22,7 @@ install: $(BIN)/.installed
 train: $(BIN)/.installed
 	$(BIN)/python -m learner --config $(CONFIG) --actors $(ACTORS) $(ARGS)
 
-play: $(BIN)/.installed  # the shipped Pong model, greedy, under the paper's no-op starts protocol
+play: $(BIN)/.installed  # the shipped Pong model, greedy, under DQN's no-op starts protocol
 	$(BIN)/python -m actor.play $(MODEL) $(PLAY) $(ARGS)
 
 test: $(BIN)/.installed

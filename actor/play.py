@@ -66,7 +66,8 @@ def resolve(args) -> tuple:
     elif os.path.exists(target):
         weights = target
         here = os.path.dirname(os.path.abspath(target))
-        candidates = [os.path.join(os.path.dirname(here), "config.json"), os.path.join(here, "config.json")]
+        # Beside the file first (a shipped model: models/<name>/), then the run folder above checkpoints/.
+        candidates = [os.path.join(here, "config.json"), os.path.join(os.path.dirname(here), "config.json")]
         run_config = next((c for c in candidates if os.path.isfile(c)), None)
     else:
         raise PlayError(f"{target!r} does not exist (give a run folder or a .weights.h5 file)")
