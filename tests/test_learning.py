@@ -1,29 +1,18 @@
 """Learning tests: real training runs that must reach a return threshold (a miss trains once more with
 the next seed: tests/learning_utils.py says why)."""
 
-import os
-
 import numpy as np
 import pytest
 
 from actor.evaluate import evaluate
-from common import config as config_lib
 from learner.train import train
-from learning_utils import passes_with_some_seed
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def _cfg(tmp_path, name, seed, **overrides):
-    """The config `configs/<name>.yaml` with 2 actors, `seed`, and its own run folder per seed."""
-    return config_lib.load(os.path.join(ROOT, "configs", f"{name}.yaml"),
-                           {"run.dir": str(tmp_path / f"seed{seed}"), "seed": seed, "actor.count": 2, **overrides})
+from learning_utils import learning_config, passes_with_some_seed
 
 
 def _solves_475(tmp_path, name, **overrides):
     """The actors' last 20 episodes average 475 within the config's frames."""
     def attempt(seed):
-        cfg = _cfg(tmp_path, name, seed, **{"run.stop_at_return": 475.0, "run.stop_window": 20, **overrides})
+        cfg = learning_config(tmp_path, name, seed, **{"run.stop_at_return": 475.0, "run.stop_window": 20, **overrides})
         summary = train(cfg, quiet=True)
         solved = summary["solved_at"] is not None and summary["mean_return_last_20"] >= 475.0
         return solved, f"{summary['outcome']} at {summary['frames']:,} frames, last 20 episodes {summary['mean_return_last_20']}"
@@ -39,7 +28,7 @@ def test_value_method_cartpole_greedy_reaches_195(tmp_path, method):
     """Train with 2 actors, then play the learner's final weights greedily: the actors' own
     returns are lowered by exploration (some actors keep epsilon 0.5)."""
     def attempt(seed):
-        cfg = _cfg(tmp_path, f"cartpole_{method}", seed)
+        cfg = learning_config(tmp_path, f"cartpole_{method}", seed)
         summary = train(cfg, quiet=True)
         assert summary["frames"] >= cfg.total_frames, summary
         returns = evaluate(cfg, summary["checkpoint"], episodes=20)
@@ -63,7 +52,7 @@ def test_a3c_lstm_masked_cartpole_reaches_475(tmp_path):
     by weights up to ~50 updates older than the saved ones, and at lr 5e-3 the policy still swings;
     sampled play of the saved weights has given 416-438 and, once, 204 (its last 100 episodes: 314)."""
     def attempt(seed):
-        cfg = _cfg(tmp_path, "cartpole_a3c_lstm", seed, **{"run.stop_at_return": 475.0, "run.stop_window": 20})
+        cfg = learning_config(tmp_path, "cartpole_a3c_lstm", seed, **{"run.stop_at_return": 475.0, "run.stop_window": 20})
         assert cfg.env.obs_wrapper == "mask_velocity" and cfg.model.core == "lstm"
         summary = train(cfg, quiet=True)
         if summary["solved_at"] is None or summary["mean_return_last_20"] < 475.0:

@@ -1,15 +1,10 @@
 """Train CartPole-v1 (the whole budget), then play the saved weights file with `python -m actor.play`: a mean of 475 or more."""
 
-import os
 import re
 
-
 from actor import play
-from common import config as config_lib
 from learner.train import train
-from learning_utils import passes_with_some_seed
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from learning_utils import learning_config, passes_with_some_seed
 
 
 def test_cartpole_trained_to_475_plays_475_from_the_saved_file(tmp_path, capsys):
@@ -19,8 +14,7 @@ def test_cartpole_trained_to_475_plays_475_from_the_saved_file(tmp_path, capsys)
     # finished run (a fresh clone's `make test`) settled at 285 for its whole budget: a miss trains
     # once more with the next seed (tests/learning_utils.py).
     def attempt(seed):
-        cfg = config_lib.load(os.path.join(ROOT, "configs", "cartpole_a3c.yaml"),
-                              {"run.dir": str(tmp_path / f"seed{seed}"), "seed": seed, "actor.count": 2})
+        cfg = learning_config(tmp_path, "cartpole_a3c", seed)
         summary = train(cfg, quiet=True)
         assert summary["frames"] >= cfg.total_frames, summary
         capsys.readouterr()
