@@ -73,7 +73,7 @@ def check_env_id(env_id: str) -> None:
 
 
 class VecEnv:
-    """E environments stepped together. Subclasses fill `reset`, `step` (and `frames` when made with frames)."""
+    """E environments stepped together. Subclasses fill `_reset`, `step` (and `frames` when made with frames)."""
 
     spec: EnvSpec
     num_envs: int
@@ -84,6 +84,15 @@ class VecEnv:
         self.num_envs = num_envs
         self._returns = np.zeros(num_envs, np.float64)
         self._lengths = np.zeros(num_envs, np.int32)
+
+    def reset(self, seed: int | None = None) -> np.ndarray:
+        """Start a new game in every env; seed None re-seeds with the env's own seed (the same games again).
+
+        Games cut short by this reset are dropped from the accounting: the next returns count from 0.
+        """
+        self._returns[:] = 0.0
+        self._lengths[:] = 0
+        return self._reset(self._seed if seed is None else seed)
 
     def _account(self, reward: np.ndarray, game_over: np.ndarray, life_lost: np.ndarray, obs) -> Step:
         self._returns += reward
@@ -148,9 +157,7 @@ class AtariEnv(VecEnv):
             frames_per_step=cfg.frame_skip,
         )
 
-    def reset(self, seed: int | None = None) -> np.ndarray:
-        """seed: None re-seeds with the env's own seed (the same games again)."""
-        seed = self._seed if seed is None else seed
+    def _reset(self, seed: int) -> np.ndarray:
         obs, info = self._env.reset(seed=seed)
         self._lives = np.asarray(info["lives"], np.int32)
         if self._colour is not None:
@@ -264,9 +271,8 @@ class GymEnv(VecEnv):
         """[E, H, W, 3] uint8 from gymnasium's rgb_array rendering (a game that just ended shows the next one's start)."""
         return np.stack(self._env.render())
 
-    def reset(self, seed: int | None = None) -> np.ndarray:
-        """seed: None re-seeds with the env's own seed (the same episodes again)."""
-        obs, _ = self._env.reset(seed=self._seed if seed is None else seed)
+    def _reset(self, seed: int) -> np.ndarray:
+        obs, _ = self._env.reset(seed=seed)
         if not self._pixels:
             return self._vector(obs)
         self._stack[:] = self._frames(obs)[:, None]

@@ -99,3 +99,20 @@ def test_pixel_env_gray_resize_and_stack():
     assert step.done.all() and (step.episode_return == 5).all()
     assert (step.obs == 0).all()  # the new episode's stack holds only its first frame
     env.close()
+
+
+def test_reset_starts_the_running_returns_from_zero():
+    env = make_env(EnvConfig(id="CartPole-v1"), 2, seed=0)
+    env.reset()
+    for _ in range(5):
+        env.step(np.ones(2, np.int32))
+    env.reset()  # the 5-step games are abandoned here
+    lengths = np.zeros(2, int)
+    while True:
+        step = env.step(np.zeros(2, np.int32))
+        lengths += 1
+        if step.done.any():
+            break
+    env.close()
+    e = int(np.flatnonzero(step.done)[0])
+    assert step.episode_return[e] == step.episode_length[e] == lengths[e]  # counted from the reset, not before it
