@@ -64,6 +64,10 @@ class ModelConfig:
         "none", "none: feed-forward; lstm: an LSTM after the torso (A3C-LSTM, Mnih et al. 2016), state carried by the actor"
     )
     lstm_size: int = _f(256, "cells of the LSTM core (paper: 256)", ge=1)
+    init: Literal["glorot", "orthogonal"] = _f(
+        "glorot", "torso weight initialisation: glorot (Keras' default), or orthogonal with gain sqrt(2) "
+        "(He-like scale for ReLU, as A2C/PPO implementations use); biases start at 0 either way"
+    )
 
 
 @dataclass(frozen=True)

@@ -33,18 +33,29 @@ def resolve_torso(spec: EnvSpec, cfg: ModelConfig) -> str:
     return torso
 
 
-def _conv_torso(x, torso: str):
+def torso_initializer(init: str):
+    """Kernel initializer of every torso layer for `model.init` (a fresh one per layer call)."""
+    if init == "orthogonal":
+        return keras.initializers.Orthogonal(gain=float(np.sqrt(2.0)))
+    return "glorot_uniform"
+
+
+def _conv_torso(x, torso: str, init: str):
+    def conv(filters, size, stride, name):
+        return layers.Conv2D(filters, size, strides=stride, activation="relu", name=name,
+                             kernel_initializer=torso_initializer(init))
+
     if torso == "paper":  # Mnih et al. 2016, same as Mnih et al. 2013
-        x = layers.Conv2D(16, 8, strides=4, activation="relu", name="conv1")(x)
-        x = layers.Conv2D(32, 4, strides=2, activation="relu", name="conv2")(x)
+        x = conv(16, 8, 4, "conv1")(x)
+        x = conv(32, 4, 2, "conv2")(x)
         x = layers.Flatten(name="flatten")(x)
-        return layers.Dense(256, activation="relu", name="fc")(x)
+        return layers.Dense(256, activation="relu", name="fc", kernel_initializer=torso_initializer(init))(x)
     # Nature DQN, Mnih et al. 2015
-    x = layers.Conv2D(32, 8, strides=4, activation="relu", name="conv1")(x)
-    x = layers.Conv2D(64, 4, strides=2, activation="relu", name="conv2")(x)
-    x = layers.Conv2D(64, 3, strides=1, activation="relu", name="conv3")(x)
+    x = conv(32, 8, 4, "conv1")(x)
+    x = conv(64, 4, 2, "conv2")(x)
+    x = conv(64, 3, 1, "conv3")(x)
     x = layers.Flatten(name="flatten")(x)
-    return layers.Dense(512, activation="relu", name="fc")(x)
+    return layers.Dense(512, activation="relu", name="fc", kernel_initializer=torso_initializer(init))(x)
 
 
 def build_model(spec: EnvSpec, cfg: ModelConfig, seed: int = 0, algorithm: str = "a3c") -> keras.Model:
@@ -80,11 +91,11 @@ def _torso(obs, spec: EnvSpec, cfg: ModelConfig, torso: str):
         if spec.is_pixels:
             x = layers.Rescaling(1.0 / 255.0, name="rescale")(x)
         for i, width in enumerate(cfg.mlp_hidden):
-            x = layers.Dense(width, activation="tanh", name=f"fc{i + 1}")(x)
+            x = layers.Dense(width, activation="tanh", name=f"fc{i + 1}", kernel_initializer=torso_initializer(cfg.init))(x)
         return x
     x = layers.Rescaling(1.0 / 255.0, name="rescale")(obs)  # uint8 -> float32 in [0, 1]
     x = layers.Permute((2, 3, 1), name="stack_to_channels")(x)  # [N, S, H, W] -> [N, H, W, S]
-    return _conv_torso(x, torso)
+    return _conv_torso(x, torso, cfg.init)
 
 
 def _a3c_heads(x, num_actions: int):

@@ -57,3 +57,17 @@ def test_value_methods_get_a_q_head(spec, torso):
     q = q[0] if isinstance(q, (list, tuple)) else q
     assert q.shape == (3, spec.num_actions)
     assert model.name == f"q_{torso}" and model.get_layer("q_values") is not None
+
+
+@pytest.mark.parametrize("torso", ["paper", "nature"])
+def test_orthogonal_init_gives_every_torso_kernel_gain_sqrt2(torso):
+    model = build_model(PIXELS, ModelConfig(torso=torso, init="orthogonal"), seed=3)
+    for layer in model.layers:
+        if layer.name.startswith(("conv", "fc")):
+            kernel = np.asarray(layer.kernel).reshape(-1, layer.kernel.shape[-1])  # [fan_in, units]
+            small = min(kernel.shape)
+            gram = kernel.T @ kernel if kernel.shape[0] >= kernel.shape[1] else kernel @ kernel.T
+            np.testing.assert_allclose(gram, 2.0 * np.eye(small), atol=1e-4)  # orthogonal rows or columns, scaled
+            assert not np.asarray(layer.bias).any()
+    glorot = build_model(PIXELS, ModelConfig(torso=torso), seed=3)
+    assert np.var(np.asarray(glorot.get_layer("conv1").kernel)) < np.var(np.asarray(model.get_layer("conv1").kernel))
