@@ -62,6 +62,41 @@ def make_policy_step(model, algorithm: str = "a3c", greedy: bool = False):
     return jax.jit(policy_step)
 
 
+def make_value_step(model, algorithm: str = "a3c"):
+    """Jitted (params, obs [E, ...], core) -> state values [E] float32: V(obs) for a3c, max_a Q(obs, a) otherwise.
+
+    core: the recurrent state the model holds before it sees `obs` (as in `make_policy_step`).
+    """
+    import jax
+    import jax.numpy as jnp
+
+    n_trainable = len(model.trainable_variables)
+    value_method = is_value_method(algorithm)
+
+    def value_step(params, obs, core):
+        trainable, non_trainable = params[:n_trainable], params[n_trainable:]
+        if core:
+            resets = jnp.zeros((obs.shape[0], 1), jnp.float32)
+            outputs, _ = model.stateless_call(trainable, non_trainable, [obs[:, None], resets, *core])
+            return outputs[1][:, 0, 0]  # value [E, 1, 1] -> [E]
+        outputs, _ = model.stateless_call(trainable, non_trainable, obs)
+        if value_method:
+            q_values = outputs[0] if isinstance(outputs, (list, tuple)) else outputs
+            return jnp.max(q_values, axis=-1)
+        return outputs[1][:, 0]  # value [E, 1] -> [E]
+
+    return jax.jit(value_step)
+
+
+def bootstrap_truncated(reward: np.ndarray, truncated: np.ndarray, final_value: np.ndarray, gamma: float) -> np.ndarray:
+    """reward [E] + gamma * V(last state) where a time limit cut the game ([E] each -> [E] float32).
+
+    The learner treats every `done` as the end of all future reward; a cut game's last state still had
+    one, so its value goes into the last reward instead (Pardo et al. 2018, "Time Limits in RL").
+    """
+    return np.where(truncated, reward + gamma * final_value, reward).astype(np.float32)
+
+
 def run_actor(actor_id: int, cfg_dict: dict, end: ActorEnd, board: WeightBoard, stop_event, seed: int, parent_pid: int):
     """Entry point of an actor process (started by `common.launch.spawn`)."""
     import jax
@@ -85,6 +120,7 @@ def run_actor(actor_id: int, cfg_dict: dict, end: ActorEnd, board: WeightBoard, 
     env = make_env(cfg.env, E, seed=seed)
     model = build_model(env.spec, cfg.model, seed=seed, algorithm=cfg.algorithm)
     policy_step = make_policy_step(model, cfg.algorithm)
+    value_step = make_value_step(model, cfg.algorithm)
     key = jax.random.key(seed)
     value_method = is_value_method(cfg.algorithm)
     sarsa = cfg.algorithm == "sarsa_1step"
@@ -126,6 +162,9 @@ def run_actor(actor_id: int, cfg_dict: dict, end: ActorEnd, board: WeightBoard, 
                 actions, outputs, key, core = policy_step(params, obs, key, epsilon, core)
                 actions = np.asarray(actions)  # [E] int32
             step = env.step(actions)
+            if step.final_obs is not None:  # the core still holds the cut game's state
+                final_value = np.asarray(value_step(params, step.final_obs, core))
+                step.reward = bootstrap_truncated(step.reward, step.truncated, final_value, cfg.learner.gamma)
             u["actions"][t] = actions
             u["behaviour_logits"][t] = outputs
             u["rewards"][t] = step.reward

@@ -133,7 +133,11 @@ class RunConfig:
     checkpoint_interval_frames: int = _f(1_000_000, "frames between checkpoints (one is always written at the end)", ge=1)
     keep_checkpoints: int = _f(3, "numbered checkpoints kept (the newest); latest.* always points at the newest", ge=1)
     stop_at_return: float | None = _f(None, "stop early once the mean return of the last `stop_window` episodes reaches this")
-    stop_window: int = _f(20, "episodes averaged for `stop_at_return`", ge=1)
+    stop_window: int = _f(20, "episodes averaged for `stop_at_return` and `target_return`", ge=1)
+    target_return: float | None = _f(
+        None, "record in summary.json (`reached_target_at`) the frames and seconds at which the mean return of the "
+        "last `stop_window` episodes first reaches this; training goes on"
+    )
 
 
 @dataclass(frozen=True)

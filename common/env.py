@@ -16,7 +16,9 @@ settings and seed stepped in lockstep (so the same game), or from gymnasium's
 Step contract (autoreset in the same step): after `step`, `obs` is already the
 first observation of the next episode wherever `done` is set, so an unroll's
 `obs[t+1]` never belongs to the episode that ended at `t` and the learner cuts
-the bootstrap there.
+the bootstrap there. A game cut by a time limit (`truncated`) did not end by its
+rules, so its last state still has a future: `final_obs` holds that state, and
+the actor folds its discounted value into the reward (see `actor.loop`).
 """
 
 from __future__ import annotations
@@ -49,6 +51,8 @@ class Step:
     done: np.ndarray  # [E] bool: episode over *for learning* (includes life loss if episodic_life)
     episode_return: np.ndarray  # [E] float32, unclipped return of a game that ended now, else NaN
     episode_length: np.ndarray  # [E] int32, agent steps of a game that ended now, else 0
+    truncated: np.ndarray  # [E] bool: the game was cut by a time limit now, not ended by its rules
+    final_obs: np.ndarray | None  # [E, *obs_shape]: where truncated, the cut game's last observation; None if none
 
 
 def is_atari(env_id: str) -> bool:
@@ -94,7 +98,8 @@ class VecEnv:
         self._lengths[:] = 0
         return self._reset(self._seed if seed is None else seed)
 
-    def _account(self, reward: np.ndarray, game_over: np.ndarray, life_lost: np.ndarray, obs) -> Step:
+    def _account(self, reward: np.ndarray, game_over: np.ndarray, life_lost: np.ndarray, obs,
+                 truncated: np.ndarray, final_obs: np.ndarray | None) -> Step:
         self._returns += reward
         self._lengths += 1
         ep_ret = np.where(game_over, self._returns, np.nan).astype(np.float32)
@@ -104,7 +109,7 @@ class VecEnv:
         if self.cfg.clip_rewards:
             reward = np.clip(reward, -1.0, 1.0)
         done = game_over | life_lost
-        return Step(obs, reward.astype(np.float32), done, ep_ret, ep_len)
+        return Step(obs, reward.astype(np.float32), done, ep_ret, ep_len, truncated, final_obs)
 
     def close(self) -> None:
         self._env.close()
@@ -172,12 +177,14 @@ class AtariEnv(VecEnv):
         actions = actions.astype(np.int32, copy=False)
         obs, reward, term, trunc, info = self._env.step(actions)
         game_over = term | trunc
+        truncated = np.asarray(trunc & ~term)
+        final_obs = np.asarray(info["final_obs"]) if truncated.any() else None  # [E, stack, 84, 84]
         if self._colour is not None:
             self._step_colour(actions, reward, game_over)
         lives = np.asarray(info["lives"], np.int32)
         life_lost = (lives < self._lives) & ~game_over if self.cfg.episodic_life else np.zeros_like(game_over)
         self._lives = lives
-        return self._account(np.asarray(reward, np.float64), game_over, life_lost, obs)
+        return self._account(np.asarray(reward, np.float64), game_over, life_lost, obs, truncated, final_obs)
 
     def _step_colour(self, actions, reward, game_over) -> None:
         frames, c_reward, c_term, c_trunc, c_info = self._colour.step(actions)
@@ -279,17 +286,25 @@ class GymEnv(VecEnv):
         return self._stack.copy()
 
     def step(self, actions: np.ndarray) -> Step:
-        obs, reward, term, trunc, _ = self._env.step(actions.astype(np.int64, copy=False))
+        obs, reward, term, trunc, info = self._env.step(actions.astype(np.int64, copy=False))
         game_over = np.asarray(term | trunc)
+        truncated = np.asarray(trunc & ~term)
+        final_obs = None
         if self._pixels:
             frames = self._frames(obs)
             self._stack[:, :-1] = self._stack[:, 1:]
             self._stack[:, -1] = frames
+            if truncated.any():
+                final_obs = self._stack.copy()
+                final_obs[truncated, -1] = self._frames(np.stack(info["final_obs"][truncated]))
             self._stack[game_over] = frames[game_over][:, None]  # a new episode starts from a full stack of its first frame
             obs = self._stack.copy()
         else:
             obs = self._vector(obs)
-        return self._account(np.asarray(reward, np.float64), game_over, np.zeros_like(game_over), obs)
+            if truncated.any():
+                final_obs = obs.copy()
+                final_obs[truncated] = self._vector(np.stack(info["final_obs"][truncated]))
+        return self._account(np.asarray(reward, np.float64), game_over, np.zeros_like(game_over), obs, truncated, final_obs)
 
 
 def make_env(cfg: EnvConfig, num_envs: int, seed: int, with_frames: bool = False) -> VecEnv:

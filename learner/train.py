@@ -140,6 +140,7 @@ def train(cfg: Config, stop: StopRequest | None = None, quiet: bool = False, res
     next_target = (frames // cfg.learner.target_update_frames + 1) * cfg.learner.target_update_frames  # value methods
     first_update_s = None
     solved_at = None
+    reached_at = None  # run.target_return's first crossing
     outcome = "completed"
     restore_signals = stop.install()
 
@@ -228,10 +229,13 @@ def train(cfg: Config, stop: StopRequest | None = None, quiet: bool = False, res
                              f"{exp_queue.fill()} unrolls queued)")
                 next_log = now + cfg.run.log_interval_seconds
             window = cfg.run.stop_window
-            if cfg.run.stop_at_return is not None and len(returns) >= window:
-                if float(np.mean(list(returns)[-window:])) >= cfg.run.stop_at_return:
-                    solved_at = {"frames": frames, "seconds": time.monotonic() - started, "episodes": episodes}
-                    outcome = "solved"
+            if len(returns) >= window and (cfg.run.stop_at_return is not None or cfg.run.target_return is not None):
+                mean = float(np.mean(list(returns)[-window:]))
+                mark = {"frames": frames, "seconds": time.monotonic() - started, "episodes": episodes}
+                if reached_at is None and cfg.run.target_return is not None and mean >= cfg.run.target_return:
+                    reached_at = mark
+                if cfg.run.stop_at_return is not None and mean >= cfg.run.stop_at_return:
+                    solved_at, outcome = mark, "solved"
                     break
         if stop.reason is not None:
             outcome = f"stopped by {stop.reason}"
@@ -270,6 +274,7 @@ def train(cfg: Config, stop: StopRequest | None = None, quiet: bool = False, res
             f"mean_return_last_{window}": float(np.mean(list(returns)[-window:])) if returns else None,
             "mean_return_last_100": float(np.mean(list(returns)[-100:])) if returns else None,
             "solved_at": solved_at,
+            "reached_target_at": reached_at,
             "actor_restarts": pool.restarts,
             "dropped_unrolls": batcher.dropped,
             "stale_dropped_unrolls": batcher.stale_dropped,

@@ -116,3 +116,26 @@ def test_reset_starts_the_running_returns_from_zero():
     env.close()
     e = int(np.flatnonzero(step.done)[0])
     assert step.episode_return[e] == step.episode_length[e] == lengths[e]  # counted from the reset, not before it
+
+
+def test_time_limit_is_truncation_with_the_last_observation():
+    env = make_env(EnvConfig(id="CartPole-v1"), 2, seed=0)
+    obs = env.reset()
+    for t in range(500):  # a balancing policy: both games run into CartPole-v1's 500-step limit
+        step = env.step((obs[:, 2] + 0.5 * obs[:, 3] > 0).astype(np.int32))
+        if t < 499:
+            assert not step.truncated.any() and step.final_obs is None
+        obs = step.obs
+    env.close()
+    assert step.done.all() and step.truncated.all() and (step.episode_length == 500).all()
+    assert step.final_obs.shape == step.obs.shape
+    assert (np.abs(step.final_obs - step.obs) > 1e-3).any(axis=1).all()  # the cut game's state, not the next start
+
+
+def test_a_game_lost_by_its_rules_is_not_truncated():
+    env = make_env(EnvConfig(id="CartPole-v1"), 2, seed=0)
+    env.reset()
+    for _ in range(100):
+        step = env.step(np.zeros(2, np.int32))
+        assert not step.truncated.any()
+    env.close()
