@@ -4,7 +4,7 @@
     python benchmarks/seed_sweep.py --config configs/cartpole_qnstep.yaml --seeds 0 1 2 --out sweep.json
 
 Per seed: `python -m learner --config C --seed S --actors 2` over the preset's whole frame budget
-(with `run.target_return` set, which only records when the mean of the last 20 episodes first
+(in a temporary folder unless `--keep`; with `run.target_return` set, which only records when the mean of the last 20 episodes first
 reaches the target), then the final `latest.weights.h5` plays `--episodes` games greedily and
 `--episodes` games sampling (`actor.evaluate`, 20 side by side). Prints one JSON line per seed,
 then a Markdown table and how many seeds' final files reach the target.
@@ -61,7 +61,8 @@ def score(run: str, checkpoint: str, episodes: int) -> tuple[list[float], list[f
 
 
 def sweep_row(config: str, seed: int, args) -> dict:
-    with tempfile.TemporaryDirectory() as run_dir:
+    with tempfile.TemporaryDirectory() as tmp:
+        run_dir = os.path.join(args.keep, f"seed{seed}") if args.keep else tmp
         s = train_one(config, seed, args.actors, args.target, run_dir, args.set)
         greedy, sampled = score(os.path.join(run_dir, "sweep"), s["checkpoint"], args.episodes)
     reached = s["reached_target_at"]
@@ -97,6 +98,7 @@ def main() -> int:
     p.add_argument("--judge", choices=["greedy", "sampled"], default="greedy", help="which score must reach --target")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="passed on to the learner")
     p.add_argument("--out", help="also write the rows as JSON here")
+    p.add_argument("--keep", metavar="DIR", help="keep each run's folder as DIR/seed<S>/sweep (default: deleted)")
     args = p.parse_args()
     args.set = [x for kv in args.set for x in ("--set", kv)]
 
