@@ -16,7 +16,7 @@ import time
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
-from common.launch import enable_compile_cache  # noqa: E402  (no JAX import; must run before one)
+from common.launch import enable_compile_cache
 
 enable_compile_cache()
 
@@ -25,7 +25,9 @@ ENTRY = "actor.remote:main_entry"
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m actor", description="Run remote actors for a learner on another host.")
-    p.add_argument("--learner", required=True, metavar="HOST:PORT", help="the learner's remote.host:remote.port, e.g. learner:7777")
+    p.add_argument(
+        "--learner", required=True, metavar="HOST:PORT", help="the learner's remote.host:remote.port, e.g. learner:7777"
+    )
     p.add_argument("--processes", type=int, default=1, metavar="N", help="actor processes to run (default 1)")
     return p.parse_args(argv)
 
@@ -50,8 +52,10 @@ def main(argv=None) -> int:
     signal.signal(signal.SIGTERM, lambda s, f: reason.append("SIGTERM"))
     signal.signal(signal.SIGINT, lambda s, f: reason.append("Ctrl-C"))
     stop = StopFlag(context())
-    procs = [spawn(ENTRY, (i, host, port, authkey, stop, os.getpid()), env=SINGLE_THREAD_ENV, name=f"remote-actor-{i}")
-             for i in range(args.processes)]
+    procs = [
+        spawn(ENTRY, (i, host, port, authkey, stop, os.getpid()), env=SINGLE_THREAD_ENV, name=f"remote-actor-{i}")
+        for i in range(args.processes)
+    ]
     code = 0
     while not reason and all(p.is_alive() for p in procs):
         time.sleep(0.2)

@@ -17,12 +17,12 @@ import sys
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from common.config import Config, frames_per_update, from_dict  # noqa: E402
-from common.env import make_env  # noqa: E402
-from common.model import build_model, initial_core, reset_core  # noqa: E402
-from common.weights import load_weights  # noqa: E402
+from common.config import Config, frames_per_update, from_dict
+from common.env import make_env
+from common.model import build_model, initial_core, reset_core
+from common.weights import load_weights
 
 
 def first_episode_returns(env, model, policy_step, params, key, max_steps: int = 1_000_000) -> list[float]:
@@ -46,8 +46,14 @@ def first_episode_returns(env, model, policy_step, params, key, max_steps: int =
     return returns[~np.isnan(returns)].tolist()
 
 
-def evaluate(cfg: Config, weights_path: str, episodes: int = 20, seed: int = 12345, greedy: bool = True,
-             max_steps: int = 1_000_000) -> list[float]:
+def evaluate(
+    cfg: Config,
+    weights_path: str,
+    episodes: int = 20,
+    seed: int = 12345,
+    greedy: bool = True,
+    max_steps: int = 1_000_000,
+) -> list[float]:
     """Unclipped returns of the first `episodes` games of `episodes` envs run side by side."""
     import jax
 

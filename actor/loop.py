@@ -45,7 +45,7 @@ def make_policy_step(model, algorithm: str = "a3c", greedy: bool = False):
         if core:  # recurrent model: one time step of its [E, T, ...] sequence input
             resets = jnp.zeros((obs.shape[0], 1), jnp.float32)  # the caller already zeroed ended rows
             outputs, _ = model.stateless_call(trainable, non_trainable, [obs[:, None], resets, *core])
-            head, core = outputs[0][:, 0], tuple(outputs[-len(core):])
+            head, core = outputs[0][:, 0], tuple(outputs[-len(core) :])
         else:
             outputs, _ = model.stateless_call(trainable, non_trainable, obs)
             head = outputs[0] if isinstance(outputs, (list, tuple)) else outputs  # logits or Q values, [E, A]

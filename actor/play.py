@@ -16,7 +16,7 @@ import sys
 os.environ.setdefault("KERAS_BACKEND", "jax")
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 
-from common.launch import enable_compile_cache  # noqa: E402  (no JAX import; must run before one)
+from common.launch import enable_compile_cache
 
 enable_compile_cache()
 
@@ -25,27 +25,50 @@ def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="python -m actor.play",
         description="Play saved weights: print each episode's score and their mean, std, min and max; "
-                    "optionally show a window or record a GIF/MP4.",
+        "optionally show a window or record a GIF/MP4.",
     )
     p.add_argument("target", help="a run folder (runs/<name>: its checkpoints/latest.weights.h5) or a .weights.h5 file")
     p.add_argument("--config", help="YAML or config.json to build the model from (default: the run's config.json)")
     p.add_argument("--env", help="gymnasium id (sets env.id; with a bare weights file, the default model for it)")
     p.add_argument("--episodes", type=int, default=10, help="episodes to play (default 10)")
     mode = p.add_mutually_exclusive_group()
-    mode.add_argument("--greedy", dest="greedy", action="store_true", default=None,
-                      help="always the best action (default for the value methods)")
-    mode.add_argument("--sample", dest="greedy", action="store_false",
-                      help="sample from the policy (default for a3c); value methods: epsilon-greedy with --epsilon")
+    mode.add_argument(
+        "--greedy",
+        dest="greedy",
+        action="store_true",
+        default=None,
+        help="always the best action (default for the value methods)",
+    )
+    mode.add_argument(
+        "--sample",
+        dest="greedy",
+        action="store_false",
+        help="sample from the policy (default for a3c); value methods: epsilon-greedy with --epsilon",
+    )
     p.add_argument("--epsilon", type=float, default=0.05, help="value methods with --sample: random-action probability")
     p.add_argument("--seed", type=int, default=0, help="seed of the games and of the action sampling")
-    p.add_argument("--no-op-starts", type=int, metavar="N",
-                   help="Atari: up to N random no-op steps after each reset (default: the run's env.noop_max)")
-    p.add_argument("--sticky", type=float, metavar="P",
-                   help="Atari: probability the emulator repeats the previous action (default: the run's env.sticky_actions)")
-    p.add_argument("--max-steps", type=int, metavar="N",
-                   help="cut each episode after N agent steps (its score so far is reported, marked 'cut')")
+    p.add_argument(
+        "--no-op-starts",
+        type=int,
+        metavar="N",
+        help="Atari: up to N random no-op steps after each reset (default: the run's env.noop_max)",
+    )
+    p.add_argument(
+        "--sticky",
+        type=float,
+        metavar="P",
+        help="Atari: probability the emulator repeats the previous action (default: the run's env.sticky_actions)",
+    )
+    p.add_argument(
+        "--max-steps",
+        type=int,
+        metavar="N",
+        help="cut each episode after N agent steps (its score so far is reported, marked 'cut')",
+    )
     p.add_argument("--render", action="store_true", help="show the game in a window (needs a display and pygame)")
-    p.add_argument("--record", metavar="OUT", help="write the played frames, in colour at the game's speed, to OUT.gif or OUT.mp4")
+    p.add_argument(
+        "--record", metavar="OUT", help="write the played frames, in colour at the game's speed, to OUT.gif or OUT.mp4"
+    )
     return p.parse_args(argv)
 
 
@@ -125,8 +148,18 @@ def load_model(cfg, spec, weights: str, seed: int):
     return model
 
 
-def play(env, model, algorithm: str, episodes: int, greedy: bool, epsilon: float, seed: int,
-         max_steps: int | None, sinks: list, out=print) -> list[dict]:
+def play(
+    env,
+    model,
+    algorithm: str,
+    episodes: int,
+    greedy: bool,
+    epsilon: float,
+    seed: int,
+    max_steps: int | None,
+    sinks: list,
+    out=print,
+) -> list[dict]:
     """Play `episodes` games one after the other in the 1-env `env` (made with unclipped rewards);
     each colour frame goes to every sink. Returns {"score", "steps", "cut"} per episode."""
     import jax
@@ -159,7 +192,9 @@ def play(env, model, algorithm: str, episodes: int, greedy: bool, epsilon: float
         obs, core = step.obs, reset_core(core, step.done)
         if game_over or cut:
             results.append({"score": float(step.episode_return[0]) if game_over else score, "steps": steps, "cut": cut})
-            out(f"episode {len(results):3d}: score {results[-1]['score']:8.1f}  ({steps} steps{', cut' if cut else ''})")
+            out(
+                f"episode {len(results):3d}: score {results[-1]['score']:8.1f}  ({steps} steps{', cut' if cut else ''})"
+            )
             score, steps = 0.0, 0
             if cut and len(results) < episodes:  # the next game, from a new seed: not the same game again
                 obs, core = env.reset(seed=seed + len(results)), initial_core(model, 1)
@@ -172,8 +207,10 @@ def summary_line(results: list[dict]) -> str:
 
     scores = np.array([r["score"] for r in results])
     cut = sum(r["cut"] for r in results)
-    return (f"{len(scores)} episodes{f' ({cut} cut)' if cut else ''}: mean {scores.mean():.1f}, "
-            f"std {scores.std():.1f}, min {scores.min():.1f}, max {scores.max():.1f}")
+    return (
+        f"{len(scores)} episodes{f' ({cut} cut)' if cut else ''}: mean {scores.mean():.1f}, "
+        f"std {scores.std():.1f}, min {scores.min():.1f}, max {scores.max():.1f}"
+    )
 
 
 def main(argv=None) -> int:
@@ -184,7 +221,9 @@ def main(argv=None) -> int:
     from common.weights import WeightsError
 
     env, sinks, results = None, [], None
-    if not args.render:  # colour frames without a window: keep SDL (pygame, under gymnasium's rendering) off the display
+    if (
+        not args.render
+    ):  # colour frames without a window: keep SDL (pygame, under gymnasium's rendering) off the display
         os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     try:
         cfg, weights = resolve(args)
@@ -196,15 +235,28 @@ def main(argv=None) -> int:
             check_record_path(args.record)
         env = make_env(cfg.env, 1, seed=args.seed, with_frames=bool(args.render or args.record))
         model = load_model(cfg, env.spec, weights, args.seed)
-        print(f"playing {weights}: {cfg.algorithm} on {cfg.env.id}, {describe_protocol(cfg, greedy, args.epsilon)}, "
-              f"seed {args.seed}", flush=True)
+        print(
+            f"playing {weights}: {cfg.algorithm} on {cfg.env.id}, {describe_protocol(cfg, greedy, args.epsilon)}, "
+            f"seed {args.seed}",
+            flush=True,
+        )
         if args.record:
             sinks.append(open_recording(args.record, env.frame_rate))
         if args.render:
             sinks.append(Window(env.frame_rate))
         try:
-            results = play(env, model, cfg.algorithm, args.episodes, greedy, args.epsilon, args.seed, args.max_steps,
-                           sinks, out=lambda line: print(line, flush=True))
+            results = play(
+                env,
+                model,
+                cfg.algorithm,
+                args.episodes,
+                greedy,
+                args.epsilon,
+                args.seed,
+                args.max_steps,
+                sinks,
+                out=lambda line: print(line, flush=True),
+            )
         except KeyboardInterrupt:  # keep what was played: the summary so far and the recording
             pass
         if results:

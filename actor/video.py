@@ -60,8 +60,9 @@ class GifWriter:
         tmp = f"{self.path}.tmp"
         first, rest = self._images[0], self._images[1:]
         durations = gif_durations_ms(len(self._images), self.fps)
-        first.save(tmp, format="GIF", save_all=True, append_images=rest, duration=durations, loop=0,
-                   optimize=False, disposal=1)
+        first.save(
+            tmp, format="GIF", save_all=True, append_images=rest, duration=durations, loop=0, optimize=False, disposal=1
+        )
         os.replace(tmp, self.path)
         return len(self._images)
 
@@ -85,8 +86,13 @@ class Mp4Writer:
 
             height, width = frame.shape[:2]
             self._gen = imageio_ffmpeg.write_frames(
-                self.path, (width, height), fps=self.fps, codec="libx264", pix_fmt_in="rgb24",
-                macro_block_size=2, ffmpeg_log_level="error",  # keep the game's size (Atari: 160x210)
+                self.path,
+                (width, height),
+                fps=self.fps,
+                codec="libx264",
+                pix_fmt_in="rgb24",
+                macro_block_size=2,
+                ffmpeg_log_level="error",  # keep the game's size (Atari: 160x210)
             )
             self._gen.send(None)
         self._gen.send(np.ascontiguousarray(frame))
@@ -106,8 +112,10 @@ def open_recording(path: str, fps: float):
 def check_display() -> None:
     """Refuse `--render` where no window can open, before any game is played."""
     if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-        raise VideoError("--render needs a display and none was found (DISPLAY is not set); "
-                         "use --record out.gif to watch the game later")
+        raise VideoError(
+            "--render needs a display and none was found (DISPLAY is not set); "
+            "use --record out.gif to watch the game later"
+        )
     try:
         import pygame
     except ImportError:
@@ -119,15 +127,19 @@ def check_display() -> None:
         driver = pygame.display.get_driver()
     except pygame.error as exc:
         where = os.environ.get("WAYLAND_DISPLAY") or os.environ.get("DISPLAY")
-        raise VideoError(f"--render: no window can be opened on display {where!r} ({exc}); "
-                         "use --record out.gif to watch the game later") from None
+        raise VideoError(
+            f"--render: no window can be opened on display {where!r} ({exc}); "
+            "use --record out.gif to watch the game later"
+        ) from None
     finally:
         pygame.display.quit()
     # SDL falls back to an invisible driver when the display cannot be reached; unless asked for, that is no window.
     if driver in ("offscreen", "dummy") and os.environ.get("SDL_VIDEODRIVER") != driver:
         where = os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
-        raise VideoError(f"--render: the display {where!r} cannot be reached (SDL fell back to {driver!r}); "
-                         "use --record out.gif to watch the game later")
+        raise VideoError(
+            f"--render: the display {where!r} cannot be reached (SDL fell back to {driver!r}); "
+            "use --record out.gif to watch the game later"
+        )
 
 
 class Window:
@@ -155,7 +167,7 @@ class Window:
         self._source.frame = frame
         try:
             self._window.step(None)  # HumanRendering draws (and keeps the pace) on every step
-        except Exception as exc:  # noqa: BLE001  (pygame.error: no video device, window closed...)
+        except Exception as exc:
             raise VideoError(f"--render: the window failed ({exc})") from None
 
     def close(self) -> int:

@@ -34,20 +34,35 @@ def main() -> int:
     rows = []
     for seed in args.seeds:
         with tempfile.TemporaryDirectory() as run_dir:
-            cfg = config_lib.load(args.config, {"seed": seed, "actor.count": args.actors, "run.dir": run_dir,
-                                                "run.stop_at_return": args.target, "run.stop_window": 20})
+            cfg = config_lib.load(
+                args.config,
+                {
+                    "seed": seed,
+                    "actor.count": args.actors,
+                    "run.dir": run_dir,
+                    "run.stop_at_return": args.target,
+                    "run.stop_window": 20,
+                },
+            )
             s = train(cfg, quiet=True)
         solved = s["solved_at"]
-        rows.append({"seed": seed, "solved": solved is not None,
-                     "seconds": round(solved["seconds"], 1) if solved else None,
-                     "frames": solved["frames"] if solved else None,
-                     "first_update_seconds": round(s["first_update_seconds"], 1)})
+        rows.append(
+            {
+                "seed": seed,
+                "solved": solved is not None,
+                "seconds": round(solved["seconds"], 1) if solved else None,
+                "frames": solved["frames"] if solved else None,
+                "first_update_seconds": round(s["first_update_seconds"], 1),
+            }
+        )
         print(json.dumps(rows[-1]), flush=True)
     done = [r for r in rows if r["solved"]]
     print(f"solved {len(done)}/{len(rows)}", end="")
     if done:
-        print(f"; median {statistics.median(r['seconds'] for r in done):.1f} s, "
-              f"{statistics.median(r['frames'] for r in done):,.0f} frames")
+        print(
+            f"; median {statistics.median(r['seconds'] for r in done):.1f} s, "
+            f"{statistics.median(r['frames'] for r in done):,.0f} frames"
+        )
     else:
         print()
     return 0 if len(done) == len(rows) else 1

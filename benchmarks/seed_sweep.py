@@ -4,10 +4,10 @@
     python benchmarks/seed_sweep.py --config configs/cartpole_qnstep.yaml --seeds 0 1 2 --out sweep.json
 
 Per seed: `python -m learner --config C --seed S --actors 2` over the preset's whole frame budget
-(in a temporary folder unless `--keep`; with `run.target_return` set, which only records when the mean of the last 20 episodes first
-reaches the target), then the final `latest.weights.h5` plays `--episodes` games greedily and
-`--episodes` games sampling (`actor.evaluate`, 20 side by side). Prints one JSON line per seed,
-then a Markdown table and how many seeds' final files reach the target.
+(in a temporary folder unless `--keep`; with `run.target_return` set, which only records when
+the mean of the last 20 episodes first reaches the target), then the final `latest.weights.h5`
+plays `--episodes` games greedily and `--episodes` games sampling (`actor.evaluate`, side by side).
+Prints one JSON line per seed, then a Markdown table and how many seeds' final files reach the target.
 """
 
 from __future__ import annotations
@@ -37,13 +37,31 @@ def parse_seeds(items: list[str]) -> list[int]:
 
 def train_one(config: str, seed: int, actors: int, target: float, run_dir: str, extra: list[str]) -> dict:
     """One run of the preset in its own process; its summary.json, plus the wall time with start-up."""
-    cmd = [sys.executable, "-m", "learner", "--config", config, "--seed", str(seed), "--actors", str(actors),
-           "--run-dir", run_dir, "--name", "sweep", "--set", f"run.target_return={target}", *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "learner",
+        "--config",
+        config,
+        "--seed",
+        str(seed),
+        "--actors",
+        str(actors),
+        "--run-dir",
+        run_dir,
+        "--name",
+        "sweep",
+        "--set",
+        f"run.target_return={target}",
+        *extra,
+    ]
     t0 = time.monotonic()
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     wall = time.monotonic() - t0
     if proc.returncode != 0:
-        raise SystemExit(f"error: seed {seed} exited with {proc.returncode}:\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}")
+        raise SystemExit(
+            f"error: seed {seed} exited with {proc.returncode}:\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}"
+        )
     with open(os.path.join(run_dir, "sweep", "summary.json")) as fh:
         summary = json.load(fh)
     summary["wall_seconds"] = wall
@@ -67,24 +85,32 @@ def sweep_row(config: str, seed: int, args) -> dict:
         greedy, sampled = score(os.path.join(run_dir, "sweep"), s["checkpoint"], args.episodes)
     reached = s["reached_target_at"]
     return {
-        "seed": seed, "frames": s["frames"], "train_seconds": round(s["seconds"], 1),
+        "seed": seed,
+        "frames": s["frames"],
+        "train_seconds": round(s["seconds"], 1),
         "frames_to_target": reached["frames"] if reached else None,
         "seconds_to_target": round(reached["seconds"], 1) if reached else None,
         "return_100": round(s["mean_return_last_100"], 1) if s["mean_return_last_100"] is not None else None,
-        "greedy_mean": round(statistics.fmean(greedy), 1), "greedy_min": min(greedy),
-        "sampled_mean": round(statistics.fmean(sampled), 1), "sampled_min": min(sampled),
+        "greedy_mean": round(statistics.fmean(greedy), 1),
+        "greedy_min": min(greedy),
+        "sampled_mean": round(statistics.fmean(sampled), 1),
+        "sampled_min": min(sampled),
     }
 
 
 def table(rows: list[dict]) -> str:
-    head = ("| seed | frames to target | seconds to target | final return(100) | greedy mean (min) | "
-            "sampled mean (min) |\n| ---: | ---: | ---: | ---: | ---: | ---: |")
+    head = (
+        "| seed | frames to target | seconds to target | final return(100) | greedy mean (min) | "
+        "sampled mean (min) |\n| ---: | ---: | ---: | ---: | ---: | ---: |"
+    )
     lines = [head]
     for r in rows:
         to_f = f"{r['frames_to_target']:,}" if r["frames_to_target"] is not None else "never"
         to_s = f"{r['seconds_to_target']}" if r["seconds_to_target"] is not None else "-"
-        lines.append(f"| {r['seed']} | {to_f} | {to_s} | {r['return_100']} | {r['greedy_mean']} ({r['greedy_min']:.0f}) "
-                     f"| {r['sampled_mean']} ({r['sampled_min']:.0f}) |")
+        lines.append(
+            f"| {r['seed']} | {to_f} | {to_s} | {r['return_100']} | {r['greedy_mean']} ({r['greedy_min']:.0f}) "
+            f"| {r['sampled_mean']} ({r['sampled_min']:.0f}) |"
+        )
     return "\n".join(lines)
 
 

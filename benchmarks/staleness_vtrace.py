@@ -24,13 +24,36 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def run_one(k: int, correction: str, seed: int, budget: int, actors: int) -> dict:
     with tempfile.TemporaryDirectory() as run_dir:
-        cmd = [sys.executable, "-m", "learner", "--config", "configs/cartpole_a3c.yaml", "--actors", str(actors),
-               "--seed", str(seed), "--total-frames", str(budget), "--run-dir", run_dir, "--name", "bench",
-               "--set", f"actor.weight_refresh_unrolls={k}", "--set", f"learner.correction={correction}",
-               "--set", "run.stop_at_return=475", "--set", "run.log_interval_seconds=1"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "learner",
+            "--config",
+            "configs/cartpole_a3c.yaml",
+            "--actors",
+            str(actors),
+            "--seed",
+            str(seed),
+            "--total-frames",
+            str(budget),
+            "--run-dir",
+            run_dir,
+            "--name",
+            "bench",
+            "--set",
+            f"actor.weight_refresh_unrolls={k}",
+            "--set",
+            f"learner.correction={correction}",
+            "--set",
+            "run.stop_at_return=475",
+            "--set",
+            "run.log_interval_seconds=1",
+        ]
         proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
         if proc.returncode != 0:
-            raise SystemExit(f"error: K={k} {correction} seed {seed} exited {proc.returncode}:\n{proc.stdout}{proc.stderr}")
+            raise SystemExit(
+                f"error: K={k} {correction} seed {seed} exited {proc.returncode}:\n{proc.stdout}{proc.stderr}"
+            )
         with open(os.path.join(run_dir, "bench", "summary.json")) as fh:
             summary = json.load(fh)
         with open(os.path.join(run_dir, "bench", "metrics.csv")) as fh:
@@ -39,7 +62,9 @@ def run_one(k: int, correction: str, seed: int, budget: int, actors: int) -> dic
     lags = [float(r["actor/policy_lag_mean"]) for r in rows]
     solved = summary["solved_at"]
     return {
-        "refresh_unrolls": k, "correction": correction, "seed": seed,
+        "refresh_unrolls": k,
+        "correction": correction,
+        "seed": seed,
         "solved": solved is not None,
         "frames_to_475": solved["frames"] if solved else None,
         "seconds_to_475": round(solved["seconds"], 1) if solved else None,
@@ -63,13 +88,18 @@ def main() -> int:
                 r = run_one(k, correction, seed, args.budget, args.actors)
                 print(json.dumps(r), flush=True)
                 rows.append(r)
-    print("\n| K (refresh every K unrolls) | correction | seed | policy lag mean | frames to 475 | s to 475 | best return(100) |")
+    print(
+        "\n| K (refresh every K unrolls) | correction | seed | policy lag mean | frames to 475 | s to 475 "
+        "| best return(100) |"
+    )
     print("| ---: | --- | ---: | ---: | ---: | ---: | ---: |")
     for r in rows:
         f = f"{r['frames_to_475']:,}" if r["solved"] else f"not in {r['frames']:,}"
         s = r["seconds_to_475"] if r["solved"] else "-"
-        print(f"| {r['refresh_unrolls']} | {r['correction']} | {r['seed']} | {r['policy_lag_mean']} | {f} | {s} | "
-              f"{r['best_return_100']} |")
+        print(
+            f"| {r['refresh_unrolls']} | {r['correction']} | {r['seed']} | {r['policy_lag_mean']} | {f} | {s} | "
+            f"{r['best_return_100']} |"
+        )
     return 0
 
 

@@ -169,14 +169,35 @@ class MemorySampler:
         ]
 
 
-def end_to_end(config: str, env_id: str | None, actors: int, seconds: float, warmup: float,
-               overrides: list[str], log_every: float, cold_cache: bool) -> dict:
+def end_to_end(
+    config: str,
+    env_id: str | None,
+    actors: int,
+    seconds: float,
+    warmup: float,
+    overrides: list[str],
+    log_every: float,
+    cold_cache: bool,
+) -> dict:
     with tempfile.TemporaryDirectory() as run_dir:
         env = dict(os.environ)
         if cold_cache:  # an empty XLA compile cache: what the very first run on a machine sees
             env["JAX_COMPILATION_CACHE_DIR"] = os.path.join(run_dir, "jax-cache")
-        cmd = [sys.executable, "-m", "learner", "--config", config, "--actors", str(actors),
-               "--run-dir", run_dir, "--name", "bench", "--set", f"run.log_interval_seconds={log_every}"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "learner",
+            "--config",
+            config,
+            "--actors",
+            str(actors),
+            "--run-dir",
+            run_dir,
+            "--name",
+            "bench",
+            "--set",
+            f"run.log_interval_seconds={log_every}",
+        ]
         if env_id:
             cmd += ["--env", env_id]
         for o in overrides:
@@ -195,7 +216,9 @@ def end_to_end(config: str, env_id: str | None, actors: int, seconds: float, war
                 proc.wait(timeout=120)
             except subprocess.TimeoutExpired:
                 proc.kill()
-                raise SystemExit(f"error: the learner did not stop within 120 s of SIGTERM; log:\n{open(log_path).read()}")
+                raise SystemExit(
+                    f"error: the learner did not stop within 120 s of SIGTERM; log:\n{open(log_path).read()}"
+                ) from None
         if proc.returncode != 0:
             raise SystemExit(f"error: the learner exited with {proc.returncode}; log:\n{open(log_path).read()}")
         with open(os.path.join(run_dir, "bench", "metrics.csv")) as fh:
@@ -225,7 +248,8 @@ def end_to_end(config: str, env_id: str | None, actors: int, seconds: float, war
         "queue_capacity": int(f(last, "learner/queue_capacity")),
         "launch_to_first_update_s": (
             round(summary["started_unix"] + first_update - launched, 1)
-            if first_update is not None and "started_unix" in summary else None
+            if first_update is not None and "started_unix" in summary
+            else None
         ),
         "frames_trained": summary["frames"],
         "peak_rss_mib": {
@@ -256,7 +280,8 @@ def table(result: dict) -> str:
     for r in result["runs"]:
         m = r["peak_rss_mib"]
         lines.append(
-            f"| {r['actors']} | {r['frames_per_s']:,.0f} | {r['agent_steps_per_s']:,.0f} | {r['ratio_to_env_only']:.2f} "
+            f"| {r['actors']} | {r['frames_per_s']:,.0f} | {r['agent_steps_per_s']:,.0f} "
+            f"| {r['ratio_to_env_only']:.2f} "
             f"| {r['updates_per_s']:.2f} | {r['policy_lag_mean']:.1f} / {r['policy_lag_max']} "
             f"| {r['queue_fill']:.1f}/{r['queue_capacity']} | {r['launch_to_first_update_s']} s "
             f"| {m['learner']:,.0f} / {m['actor_max']:,.0f} | {m['tree_rss_sum']:,.0f} / {m['tree_pss_sum']:,.0f} |"
@@ -274,10 +299,19 @@ def main() -> int:
     p.add_argument("--env-seconds", type=float, default=15.0, help="seconds of env-only stepping")
     p.add_argument("--envs-per-core", type=int, default=8, help="envs in the env-only run, per core")
     p.add_argument("--log-every", type=float, default=2.0, help="learner metrics interval (s)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="config override passed to every training run (repeatable)")
-    p.add_argument("--cold-cache", action="store_true",
-                   help="give each training run an empty XLA compile cache (first-run start-up times)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="config override passed to every training run (repeatable)",
+    )
+    p.add_argument(
+        "--cold-cache",
+        action="store_true",
+        help="give each training run an empty XLA compile cache (first-run start-up times)",
+    )
     p.add_argument("--json", default=os.path.join(ROOT, "benchmarks", "throughput.json"))
     args = p.parse_args()
     if args.warmup + 2 * args.log_every >= args.seconds:
@@ -289,8 +323,9 @@ def main() -> int:
     runs = []
     for n in args.actors:
         print(f"[throughput] training with {n} actor(s) for {args.seconds:.0f}s ...", flush=True)
-        r = end_to_end(args.config, args.env, n, args.seconds, args.warmup, args.overrides, args.log_every,
-                       args.cold_cache)
+        r = end_to_end(
+            args.config, args.env, n, args.seconds, args.warmup, args.overrides, args.log_every, args.cold_cache
+        )
         r["agent_steps_per_s"] = round(r["frames_per_s"] / frames_per_step, 1)
         r["ratio_to_env_only"] = round(r["frames_per_s"] / env["frames_per_s"], 3)
         runs.append(r)

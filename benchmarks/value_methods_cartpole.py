@@ -29,8 +29,21 @@ def run_one(method: str, seed: int, actors: int, episodes: int) -> dict:
     from common import config as config_lib
 
     with tempfile.TemporaryDirectory() as run_dir:
-        cmd = [sys.executable, "-m", "learner", "--config", f"configs/cartpole_{method}.yaml",
-               "--actors", str(actors), "--seed", str(seed), "--run-dir", run_dir, "--name", "bench"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "learner",
+            "--config",
+            f"configs/cartpole_{method}.yaml",
+            "--actors",
+            str(actors),
+            "--seed",
+            str(seed),
+            "--run-dir",
+            run_dir,
+            "--name",
+            "bench",
+        ]
         t0 = time.monotonic()
         proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
         wall = time.monotonic() - t0
@@ -43,9 +56,14 @@ def run_one(method: str, seed: int, actors: int, episodes: int) -> dict:
             cfg = config_lib.from_dict(json.load(fh))
         returns = evaluate(cfg, summary["checkpoint"], episodes=episodes)
     return {
-        "method": method, "seed": seed, "actors": actors, "frames": summary["frames"],
-        "train_seconds": round(summary["seconds"], 1), "wall_seconds_with_startup": round(wall, 1),
-        "greedy_mean": round(float(np.mean(returns)), 1), "greedy_min": float(np.min(returns)),
+        "method": method,
+        "seed": seed,
+        "actors": actors,
+        "frames": summary["frames"],
+        "train_seconds": round(summary["seconds"], 1),
+        "wall_seconds_with_startup": round(wall, 1),
+        "greedy_mean": round(float(np.mean(returns)), 1),
+        "greedy_min": float(np.min(returns)),
         "actor_mean_return_100": summary["mean_return_last_100"],
     }
 
@@ -66,8 +84,10 @@ def main() -> int:
     print("\n| method | seed | frames | train s | greedy mean (min) of 20 | actors' return(100) |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
     for r in rows:
-        print(f"| {r['method']} | {r['seed']} | {r['frames']:,} | {r['train_seconds']} | "
-              f"{r['greedy_mean']} ({r['greedy_min']:.0f}) | {r['actor_mean_return_100']:.1f} |")
+        print(
+            f"| {r['method']} | {r['seed']} | {r['frames']:,} | {r['train_seconds']} | "
+            f"{r['greedy_mean']} ({r['greedy_min']:.0f}) | {r['actor_mean_return_100']:.1f} |"
+        )
     return 0
 
 

@@ -41,14 +41,19 @@ class EnvConfig:
     frame_stack: int = _f(4, "frames stacked into one observation (Atari and pixel envs)", ge=1)
     screen_size: int = _f(84, "observation height and width in pixels after resizing (pixel envs)", ge=8)
     noop_max: int = _f(30, "at most this many no-op agent steps after each reset (Atari)", ge=0)
-    sticky_actions: float = _f(0.25, "probability the emulator repeats the previous action (Atari v5 default 0.25)", ge=0.0, le=1.0)
+    sticky_actions: float = _f(
+        0.25, "probability the emulator repeats the previous action (Atari v5 default 0.25)", ge=0.0, le=1.0
+    )
     clip_rewards: bool = _f(True, "clip training rewards to [-1, 1]; reported returns are always unclipped")
     episodic_life: bool = _f(False, "a lost life ends the episode for learning (the game itself goes on; Atari)")
-    max_episode_frames: int = _f(108_000, "emulator frames before an Atari episode is truncated (30 min at 60 Hz)", ge=1)
+    max_episode_frames: int = _f(
+        108_000, "emulator frames before an Atari episode is truncated (30 min at 60 Hz)", ge=1
+    )
     full_action_space: bool = _f(False, "use all 18 Atari actions instead of the game's minimal set")
     obs_wrapper: Literal["none", "mask_velocity"] = _f(
-        "none", "mask_velocity: CartPole without its two velocities (cart position and pole angle only), a "
-        "partially observed task that needs memory (model.core: lstm)"
+        "none",
+        "mask_velocity: CartPole without its two velocities (cart position and pole angle only), a "
+        "partially observed task that needs memory (model.core: lstm)",
     )
 
 
@@ -61,12 +66,14 @@ class ModelConfig:
     )
     mlp_hidden: tuple[int, ...] = _f((64, 64), "hidden layer sizes of the mlp torso", ge=1)
     core: Literal["none", "lstm"] = _f(
-        "none", "none: feed-forward; lstm: an LSTM after the torso (A3C-LSTM, Mnih et al. 2016), state carried by the actor"
+        "none",
+        "none: feed-forward; lstm: an LSTM after the torso (A3C-LSTM, Mnih et al. 2016), state carried by the actor",
     )
     lstm_size: int = _f(256, "cells of the LSTM core (paper: 256)", ge=1)
     init: Literal["glorot", "orthogonal"] = _f(
-        "glorot", "torso weight initialisation: glorot (Keras' default), or orthogonal with gain sqrt(2) "
-        "(He-like scale for ReLU, as A2C/PPO implementations use); biases start at 0 either way"
+        "glorot",
+        "torso weight initialisation: glorot (Keras' default), or orthogonal with gain sqrt(2) "
+        "(He-like scale for ReLU, as A2C/PPO implementations use); biases start at 0 either way",
     )
 
 
@@ -74,7 +81,9 @@ class ModelConfig:
 class ActorConfig:
     count: int = _f(2, "local actor processes spawned by the learner (0 allowed with remote.enabled)", ge=0)
     unroll_length: int = _f(20, "T: agent steps per unroll (each unroll holds T+1 observations)", ge=1)
-    weight_refresh_unrolls: int = _f(1, "an actor checks the weight board for newer weights every this many unrolls", ge=1)
+    weight_refresh_unrolls: int = _f(
+        1, "an actor checks the weight board for newer weights every this many unrolls", ge=1
+    )
     queue_slots: int = _f(4, "unrolls each actor may have waiting for the learner; a full queue blocks the actor", ge=1)
     # Value methods only (q_1step, sarsa_1step, q_nstep): epsilon-greedy exploration, Mnih et al. 2016 sec. 8.
     epsilon_finals: tuple[float, ...] = _f(
@@ -105,8 +114,10 @@ class LearnerConfig:
     vtrace_rho_bar: float = _f(1.0, "V-trace truncation of the importance weights in targets and advantages", gt=0.0)
     vtrace_c_bar: float = _f(1.0, "V-trace truncation of the trace coefficients c", gt=0.0)
     eval_interval: int = _f(
-        0, "frames between evaluations of the learner's weights by a separate greedy actor (unclipped "
-        "returns logged as eval/episodic_return); 0: off", ge=0
+        0,
+        "frames between evaluations of the learner's weights by a separate greedy actor (unclipped "
+        "returns logged as eval/episodic_return); 0: off",
+        ge=0,
     )
     eval_episodes: int = _f(10, "episodes (played side by side) per evaluation", ge=1)
     max_policy_lag: int | None = _f(
@@ -130,23 +141,31 @@ class LearnerConfig:
 class RunConfig:
     dir: str = _f("runs", "parent folder of run folders; this run writes to <dir>/<name>")
     log_interval_seconds: float = _f(5.0, "seconds between progress lines / metrics rows", gt=0.0)
-    checkpoint_interval_frames: int = _f(1_000_000, "frames between checkpoints (one is always written at the end)", ge=1)
+    checkpoint_interval_frames: int = _f(
+        1_000_000, "frames between checkpoints (one is always written at the end)", ge=1
+    )
     keep_checkpoints: int = _f(3, "numbered checkpoints kept (the newest); latest.* always points at the newest", ge=1)
-    stop_at_return: float | None = _f(None, "stop early once the mean return of the last `stop_window` episodes reaches this")
+    stop_at_return: float | None = _f(
+        None, "stop early once the mean return of the last `stop_window` episodes reaches this"
+    )
     stop_window: int = _f(20, "episodes averaged for `stop_at_return` and `target_return`", ge=1)
     target_return: float | None = _f(
-        None, "record in summary.json (`reached_target_at`) the frames and seconds at which the mean return of the "
-        "last `stop_window` episodes first reaches this; training goes on"
+        None,
+        "record in summary.json (`reached_target_at`) the frames and seconds at which the mean return of the "
+        "last `stop_window` episodes first reaches this; training goes on",
     )
 
 
 @dataclass(frozen=True)
 class RemoteConfig:
     enabled: bool = _f(
-        False, "serve the queue and weight board over TCP to remote actors (`python -m actor --learner HOST:PORT`); "
-        "needs the shared secret ASYNCRL_AUTHKEY in the environment"
+        False,
+        "serve the queue and weight board over TCP to remote actors (`python -m actor --learner HOST:PORT`); "
+        "needs the shared secret ASYNCRL_AUTHKEY in the environment",
     )
-    host: str = _f("127.0.0.1", "address the learner listens on for remote actors; 0.0.0.0 for every interface (Docker)")
+    host: str = _f(
+        "127.0.0.1", "address the learner listens on for remote actors; 0.0.0.0 for every interface (Docker)"
+    )
     port: int = _f(7777, "TCP port the learner listens on for remote actors", ge=1, le=65535)
     max_actors: int = _f(
         32, "remote actor processes served at once (each may hold `actor.queue_slots` unrolls); more are refused", ge=1
@@ -312,12 +331,16 @@ def _check_cross_field(cfg: Config) -> None:
     if cfg.model.torso == "mlp" and not cfg.model.mlp_hidden:
         raise ConfigError("model.mlp_hidden: the mlp torso needs at least one layer")
     if cfg.model.core == "lstm" and cfg.algorithm != "a3c":
-        raise ConfigError(f"model.core: the lstm core is built for a3c (A3C-LSTM); {cfg.algorithm!r} is feed-forward only")
+        raise ConfigError(
+            f"model.core: the lstm core is built for a3c (A3C-LSTM); {cfg.algorithm!r} is feed-forward only"
+        )
     if cfg.learner.correction == "vtrace" and cfg.algorithm != "a3c":
         raise ConfigError(f"learner.correction: vtrace corrects the actor-critic; {cfg.algorithm!r} is a value method")
     finals, probs = cfg.actor.epsilon_finals, cfg.actor.epsilon_probs
     if not finals or len(finals) != len(probs):
-        raise ConfigError(f"actor.epsilon_probs: needs one probability per final epsilon ({len(finals)}), got {len(probs)}")
+        raise ConfigError(
+            f"actor.epsilon_probs: needs one probability per final epsilon ({len(finals)}), got {len(probs)}"
+        )
     if abs(sum(probs) - 1.0) > 1e-6:
         raise ConfigError(f"actor.epsilon_probs: must sum to 1, got {sum(probs)}")
 

@@ -98,8 +98,15 @@ class VecEnv:
         self._lengths[:] = 0
         return self._reset(self._seed if seed is None else seed)
 
-    def _account(self, reward: np.ndarray, game_over: np.ndarray, life_lost: np.ndarray, obs,
-                 truncated: np.ndarray, final_obs: np.ndarray | None) -> Step:
+    def _account(
+        self,
+        reward: np.ndarray,
+        game_over: np.ndarray,
+        life_lost: np.ndarray,
+        obs,
+        truncated: np.ndarray,
+        final_obs: np.ndarray | None,
+    ) -> Step:
         self._returns += reward
         self._lengths += 1
         ep_ret = np.where(game_over, self._returns, np.nan).astype(np.float32)
@@ -238,7 +245,9 @@ class GymEnv(VecEnv):
         act = self._env.single_action_space
         if not isinstance(act, gym.spaces.Discrete):
             self._env.close()
-            raise ConfigError(f"env.id: {cfg.id!r} has a {type(act).__name__} action space; only discrete actions are supported")
+            raise ConfigError(
+                f"env.id: {cfg.id!r} has a {type(act).__name__} action space; only discrete actions are supported"
+            )
         if not isinstance(space, gym.spaces.Box) or len(space.shape) not in (1, 3):
             self._env.close()
             raise ConfigError(f"env.id: {cfg.id!r} observations {space} are neither a vector nor an image")
@@ -275,7 +284,10 @@ class GymEnv(VecEnv):
         return obs[:, keep] / limits
 
     def frames(self) -> np.ndarray:
-        """[E, H, W, 3] uint8 from gymnasium's rgb_array rendering (a game that just ended shows the next one's start)."""
+        """[E, H, W, 3] uint8 from gymnasium's rgb_array rendering.
+
+        A game that just ended shows the next one's start.
+        """
         return np.stack(self._env.render())
 
     def _reset(self, seed: int) -> np.ndarray:
@@ -297,14 +309,18 @@ class GymEnv(VecEnv):
             if truncated.any():
                 final_obs = self._stack.copy()
                 final_obs[truncated, -1] = self._frames(np.stack(info["final_obs"][truncated]))
-            self._stack[game_over] = frames[game_over][:, None]  # a new episode starts from a full stack of its first frame
+            self._stack[game_over] = frames[game_over][
+                :, None
+            ]  # a new episode starts from a full stack of its first frame
             obs = self._stack.copy()
         else:
             obs = self._vector(obs)
             if truncated.any():
                 final_obs = obs.copy()
                 final_obs[truncated] = self._vector(np.stack(info["final_obs"][truncated]))
-        return self._account(np.asarray(reward, np.float64), game_over, np.zeros_like(game_over), obs, truncated, final_obs)
+        return self._account(
+            np.asarray(reward, np.float64), game_over, np.zeros_like(game_over), obs, truncated, final_obs
+        )
 
 
 def make_env(cfg: EnvConfig, num_envs: int, seed: int, with_frames: bool = False) -> VecEnv:

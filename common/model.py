@@ -14,13 +14,12 @@ import os
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-from keras import layers, ops  # noqa: E402
+import keras
+import numpy as np
+from keras import layers, ops
 
-from common.config import ConfigError, ModelConfig, is_value_method  # noqa: E402
-from common.env import EnvSpec  # noqa: E402
-
+from common.config import ConfigError, ModelConfig, is_value_method
+from common.env import EnvSpec
 
 # Smallest screen whose conv stack still leaves a >= 1 pixel feature map.
 MIN_SCREEN = {"paper": 20, "nature": 36}
@@ -42,8 +41,9 @@ def torso_initializer(init: str):
 
 def _conv_torso(x, torso: str, init: str):
     def conv(filters, size, stride, name):
-        return layers.Conv2D(filters, size, strides=stride, activation="relu", name=name,
-                             kernel_initializer=torso_initializer(init))
+        return layers.Conv2D(
+            filters, size, strides=stride, activation="relu", name=name, kernel_initializer=torso_initializer(init)
+        )
 
     if torso == "paper":  # Mnih et al. 2016, same as Mnih et al. 2013
         x = conv(16, 8, 4, "conv1")(x)
@@ -71,7 +71,9 @@ def build_model(spec: EnvSpec, cfg: ModelConfig, seed: int = 0, algorithm: str =
             raise ConfigError(f"model.torso: {torso!r} needs image observations, this env gives {spec.obs_shape}")
         smallest = MIN_SCREEN[torso]
         if min(spec.obs_shape[1:]) < smallest:
-            raise ConfigError(f"env.screen_size: the {torso!r} torso needs at least {smallest} pixels, got {spec.obs_shape[1:]}")
+            raise ConfigError(
+                f"env.screen_size: the {torso!r} torso needs at least {smallest} pixels, got {spec.obs_shape[1:]}"
+            )
     keras.utils.set_random_seed(seed)
     obs = keras.Input(shape=spec.obs_shape, dtype=spec.obs_dtype, name="obs")
     features = _torso(obs, spec, cfg, torso)  # [N, F]
@@ -91,7 +93,9 @@ def _torso(obs, spec: EnvSpec, cfg: ModelConfig, torso: str):
         if spec.is_pixels:
             x = layers.Rescaling(1.0 / 255.0, name="rescale")(x)
         for i, width in enumerate(cfg.mlp_hidden):
-            x = layers.Dense(width, activation="tanh", name=f"fc{i + 1}", kernel_initializer=torso_initializer(cfg.init))(x)
+            x = layers.Dense(
+                width, activation="tanh", name=f"fc{i + 1}", kernel_initializer=torso_initializer(cfg.init)
+            )(x)
         return x
     x = layers.Rescaling(1.0 / 255.0, name="rescale")(obs)  # uint8 -> float32 in [0, 1]
     x = layers.Permute((2, 3, 1), name="stack_to_channels")(x)  # [N, S, H, W] -> [N, H, W, S]
@@ -187,4 +191,3 @@ def reset_core(core: tuple, done) -> tuple:
     """Zero the state rows of envs whose episode just ended (done [E] bool); () stays ()."""
     keep = ~np.asarray(done, bool)[:, None]  # [E, 1]
     return tuple(np.where(keep, np.asarray(x), np.float32(0.0)) for x in core)
-

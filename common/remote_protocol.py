@@ -57,8 +57,10 @@ class ProtocolError(Exception):
 def authkey_from_env() -> bytes:
     key = os.environ.get(AUTHKEY_ENV, "")
     if not key:
-        raise ConfigError(f"remote actors need a shared secret: set {AUTHKEY_ENV} in the environment "
-                          "(the same value on the learner and every remote actor)")
+        raise ConfigError(
+            f"remote actors need a shared secret: set {AUTHKEY_ENV} in the environment "
+            "(the same value on the learner and every remote actor)"
+        )
     return key.encode()
 
 
@@ -126,8 +128,10 @@ def decode_hello(msg: bytes) -> dict:
     except ValueError:
         raise ProtocolError("hello is not JSON") from None
     if not isinstance(hello, dict) or hello.get("protocol") != PROTOCOL:
-        raise ProtocolError(f"learner speaks protocol {hello.get('protocol') if isinstance(hello, dict) else '?'}, "
-                            f"this actor {PROTOCOL}")
+        raise ProtocolError(
+            f"learner speaks protocol {hello.get('protocol') if isinstance(hello, dict) else '?'}, "
+            f"this actor {PROTOCOL}"
+        )
     return hello
 
 
@@ -171,10 +175,13 @@ def decode_weights(msg: bytes, shapes: list[tuple[int, ...]]) -> tuple[int, list
 def encode_unroll(slot: int, version: int, arrays: dict[str, np.ndarray]) -> bytes:
     """One unroll: any dict of arrays (the learner checks it against its `unroll_fields`)."""
     arrays = {k: np.ascontiguousarray(v) for k, v in arrays.items()}
-    header = json.dumps({
-        "slot": slot, "version": version,
-        "fields": [[k, v.dtype.str, list(v.shape)] for k, v in arrays.items()],
-    }).encode()
+    header = json.dumps(
+        {
+            "slot": slot,
+            "version": version,
+            "fields": [[k, v.dtype.str, list(v.shape)] for k, v in arrays.items()],
+        }
+    ).encode()
     return b"".join([PUT, _U32.pack(len(header)), header, *(v.tobytes() for v in arrays.values())])
 
 
@@ -200,7 +207,11 @@ def decode_unroll(msg: bytes) -> tuple[int, int, dict[str, np.ndarray] | str]:
             shape = tuple(shape)
         except (TypeError, ValueError):
             return slot, version, f"unreadable field description {spec!r}"[:200]
-        if not isinstance(name, str) or dtype.kind not in ALLOWED_KINDS or not all(type(d) is int and d >= 0 for d in shape):
+        if (
+            not isinstance(name, str)
+            or dtype.kind not in ALLOWED_KINDS
+            or not all(type(d) is int and d >= 0 for d in shape)
+        ):
             return slot, version, f"field {name!r}: unusable dtype or shape {dtype} {shape}"[:200]
         count = math.prod(shape)  # Python ints: a forged huge shape cannot overflow
         if offset + count * dtype.itemsize > len(msg):

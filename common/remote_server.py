@@ -11,7 +11,6 @@ the train loop. Wire format: common/remote_protocol.py.
 from __future__ import annotations
 
 import socket
-import sys
 import threading
 import time
 from multiprocessing import AuthenticationError
@@ -49,8 +48,15 @@ def _log(text: str) -> None:
 class RemoteServer:
     """Listens for remote actors (bound in __init__, so a busy port fails before anything starts)."""
 
-    def __init__(self, cfg: Config, exp_queue: ExperienceQueue, board: WeightBoard, num_actions: int,
-                 first_channel: int, authkey: bytes | None = None):
+    def __init__(
+        self,
+        cfg: Config,
+        exp_queue: ExperienceQueue,
+        board: WeightBoard,
+        num_actions: int,
+        first_channel: int,
+        authkey: bytes | None = None,
+    ):
         self.authkey = authkey if authkey is not None else authkey_from_env()  # ConfigError without one
         self.cfg_dict = config_lib.to_dict(cfg)
         self.seed_base = cfg.seed
@@ -118,7 +124,9 @@ class RemoteServer:
                 continue
             except OSError:  # listener closed by stop()
                 return
-            t = threading.Thread(target=self._serve, args=(sock, f"{addr[0]}:{addr[1]}"), name="remote-actor", daemon=True)
+            t = threading.Thread(
+                target=self._serve, args=(sock, f"{addr[0]}:{addr[1]}"), name="remote-actor", daemon=True
+            )
             t.start()
             self._threads = [x for x in self._threads if x.is_alive()] + [t]
 
@@ -150,11 +158,19 @@ class RemoteServer:
             end = self.exp_queue.actor_end(channel)
             # Distinct, reproducible seeds per connection, away from the local actors' (see ActorPool._seed).
             seed = (self.seed_base * 1_000_003 + 500_009 + number * 7_919) % (2**31 - 2**16)
-            conn.send_bytes(encode_hello({
-                "protocol": PROTOCOL, "actor_id": channel, "seed": seed, "config": self.cfg_dict,
-                "fields": {k: [list(s), d] for k, (s, d) in self.fields.items()},
-                "slots": self.exp_queue.slots, "shapes": [list(s) for s in self.board.shapes],
-            }))
+            conn.send_bytes(
+                encode_hello(
+                    {
+                        "protocol": PROTOCOL,
+                        "actor_id": channel,
+                        "seed": seed,
+                        "config": self.cfg_dict,
+                        "fields": {k: [list(s), d] for k, (s, d) in self.fields.items()},
+                        "slots": self.exp_queue.slots,
+                        "shapes": [list(s) for s in self.board.shapes],
+                    }
+                )
+            )
             _log(f"remote actor {channel} connected from {peer}")
             self._relay(conn, end, channel, peer)
         except ProtocolError as exc:

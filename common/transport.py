@@ -33,8 +33,9 @@ from common.config import is_value_method
 _NOTE = struct.Struct("<iq")  # (slot, policy_version)
 
 
-def unroll_fields(obs_shape, obs_dtype, num_actions: int, T: int, E: int,
-                  algorithm: str = "a3c", core_size: int = 0) -> dict[str, tuple[tuple, str]]:
+def unroll_fields(
+    obs_shape, obs_dtype, num_actions: int, T: int, E: int, algorithm: str = "a3c", core_size: int = 0
+) -> dict[str, tuple[tuple, str]]:
     """Layout of one unroll: name -> (shape, dtype). core_size: LSTM cells (0: feed-forward model)."""
     fields = {
         "obs": ((T + 1, E, *obs_shape), obs_dtype),  # obs[t] seen before actions[t]; obs[T] bootstraps

@@ -37,7 +37,9 @@ def file_layers(path: str) -> dict[str, list[tuple[int, ...]]]:
     with open_h5(path) as fh:
         try:
             if "layers" not in fh:
-                raise WeightsError(f"weights file {path!r} is HDF5 but not a Keras .weights.h5 file (no 'layers' group)")
+                raise WeightsError(
+                    f"weights file {path!r} is HDF5 but not a Keras .weights.h5 file (no 'layers' group)"
+                )
             out = {}
             for group in fh["layers"].values():
                 vars_group = group.get("vars") if isinstance(group, h5py.Group) else None
@@ -69,7 +71,9 @@ def _saved_shapes(group: h5py.Group) -> list[tuple[int, ...]]:
 def check_fits(model, path: str, env_id: str) -> None:
     """Raise WeightsError naming the first layer whose saved shapes differ from `model`'s."""
     saved = file_layers(path)
-    model_layers = {layer.name: sorted(tuple(w.shape) for w in layer.weights) for layer in model.layers if layer.weights}
+    model_layers = {
+        layer.name: sorted(tuple(w.shape) for w in layer.weights) for layer in model.layers if layer.weights
+    }
     for name, shapes in model_layers.items():
         if name not in saved:
             raise WeightsError(
@@ -94,10 +98,9 @@ def load_weights(model, path: str, env_id: str) -> None:
     check_fits(model, path, env_id)
     try:
         model.load_weights(path)
-    except Exception as exc:  # noqa: BLE001  (Keras raises ValueError, OSError, KeyError... with long messages)
+    except Exception as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise WeightsError(f"weights file {path!r} could not be loaded: {first}") from None
-
 
 
 def _fmt(shapes) -> str:

@@ -8,7 +8,7 @@ import sys
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
-from common.launch import enable_compile_cache  # noqa: E402  (no JAX import; must run before one)
+from common.launch import enable_compile_cache
 
 enable_compile_cache()
 
@@ -26,12 +26,19 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, help="random seed (sets seed)")
     p.add_argument("--total-frames", type=int, help="training budget in frames (sets total_frames)")
     p.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
         help="override any config field, e.g. --set learner.learning_rate=3e-4 (repeatable)",
     )
-    p.add_argument("--resume", metavar="RUN_DIR",
-                   help="continue runs/<name> from its newest checkpoint, with its config.json "
-                        "(--total-frames, --actors and --set still apply)")
+    p.add_argument(
+        "--resume",
+        metavar="RUN_DIR",
+        help="continue runs/<name> from its newest checkpoint, with its config.json "
+        "(--total-frames, --actors and --set still apply)",
+    )
     p.add_argument("--help-config", action="store_true", help="list every config field with its default and meaning")
     return p.parse_args(argv)
 
@@ -43,7 +50,9 @@ def resume_config(args: argparse.Namespace, overrides: dict):
 
     for flag in ("config", "name", "run_dir"):
         if getattr(args, flag) is not None:
-            raise ConfigError(f"--resume uses the run's own config.json, name and folder; drop --{flag.replace('_', '-')}")
+            raise ConfigError(
+                f"--resume uses the run's own config.json, name and folder; drop --{flag.replace('_', '-')}"
+            )
     run_path = os.path.normpath(args.resume)
     saved = os.path.join(run_path, "config.json")
     if not os.path.isfile(saved):
@@ -66,8 +75,14 @@ def main(argv=None) -> int:
     stop.install()  # before the slow imports and set-up: a SIGTERM then still exits cleanly
     try:
         overrides = dict(config_lib.parse_override(o) for o in args.overrides)
-        for flag, key in (("env", "env.id"), ("actors", "actor.count"), ("run_dir", "run.dir"),
-                          ("name", "name"), ("seed", "seed"), ("total_frames", "total_frames")):
+        for flag, key in (
+            ("env", "env.id"),
+            ("actors", "actor.count"),
+            ("run_dir", "run.dir"),
+            ("name", "name"),
+            ("seed", "seed"),
+            ("total_frames", "total_frames"),
+        ):
             if getattr(args, flag) is not None:
                 overrides[key] = getattr(args, flag)
         if args.resume is not None:

@@ -47,7 +47,15 @@ class ActorPool:
     def _start(self, actor_id: int, incarnation: int = 0) -> None:
         end = self.exp_queue.actor_end(actor_id)
         self._puts_at_start[actor_id] = self.exp_queue.puts(actor_id)
-        args = (actor_id, self.cfg_dict, end, self.board, self.stop_event, self._seed(actor_id, incarnation), os.getpid())
+        args = (
+            actor_id,
+            self.cfg_dict,
+            end,
+            self.board,
+            self.stop_event,
+            self._seed(actor_id, incarnation),
+            os.getpid(),
+        )
         self.procs[actor_id] = spawn(ACTOR_ENTRY, args, env=SINGLE_THREAD_ENV, name=f"actor-{actor_id}")
 
     def start(self) -> None:

@@ -18,8 +18,14 @@ from common.transport import ExperienceQueue, validate_unroll
 
 
 class Batcher(threading.Thread):
-    def __init__(self, exp_queue: ExperienceQueue, num_actions: int, batch_unrolls: int, prefetch: int,
-                 max_policy_lag: int | None = None):
+    def __init__(
+        self,
+        exp_queue: ExperienceQueue,
+        num_actions: int,
+        batch_unrolls: int,
+        prefetch: int,
+        max_policy_lag: int | None = None,
+    ):
         super().__init__(name="batcher", daemon=True)
         self.exp_queue = exp_queue
         self.fields = exp_queue.fields

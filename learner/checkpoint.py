@@ -90,8 +90,9 @@ def save_weights_atomic(model, path: str) -> None:
             os.remove(tmp)
 
 
-def save_state(path: str, counters: Counters, optimizer_values: list, optimizer_names: list[str],
-               target_values: list) -> None:
+def save_state(
+    path: str, counters: Counters, optimizer_values: list, optimizer_names: list[str], target_values: list
+) -> None:
     """Write the training state to `path` atomically.
 
     attrs: format, frames, updates, episodes, elapsed_s, actor_seed_base;
@@ -156,8 +157,9 @@ def save_checkpoint(ckpt_dir: str, model, optimizer, target_values: list, counte
     weights = os.path.join(ckpt_dir, f"{counters.frames}.weights.h5")
     state = os.path.join(ckpt_dir, f"{counters.frames}.state.h5")
     save_weights_atomic(model, weights)
-    save_state(state, counters, [v.value for v in optimizer.variables], [v.path for v in optimizer.variables],
-               target_values)
+    save_state(
+        state, counters, [v.value for v in optimizer.variables], [v.path for v in optimizer.variables], target_values
+    )
     _link_latest(weights, os.path.join(ckpt_dir, "latest.weights.h5"))
     _link_latest(state, os.path.join(ckpt_dir, "latest.state.h5"))
     for old in checkpoint_frames(ckpt_dir)[keep:]:
@@ -173,10 +175,15 @@ def read_state(path: str) -> tuple[Counters, list[np.ndarray], list[str], list[n
     with open_h5(path, "training state") as fh:
         try:
             if int(fh.attrs.get("format", -1)) != STATE_FORMAT:
-                raise WeightsError(f"training state {path!r} has format {fh.attrs.get('format')}, expected {STATE_FORMAT}")
+                raise WeightsError(
+                    f"training state {path!r} has format {fh.attrs.get('format')}, expected {STATE_FORMAT}"
+                )
             counters = Counters(
-                frames=int(fh.attrs["frames"]), updates=int(fh.attrs["updates"]), episodes=int(fh.attrs["episodes"]),
-                elapsed_s=float(fh.attrs["elapsed_s"]), actor_seed_base=int(fh.attrs["actor_seed_base"]),
+                frames=int(fh.attrs["frames"]),
+                updates=int(fh.attrs["updates"]),
+                episodes=int(fh.attrs["episodes"]),
+                elapsed_s=float(fh.attrs["elapsed_s"]),
+                actor_seed_base=int(fh.attrs["actor_seed_base"]),
                 returns=[float(x) for x in fh["returns"][()]],
             )
             opt_keys = sorted(fh["optimizer"])
@@ -184,7 +191,9 @@ def read_state(path: str) -> tuple[Counters, list[np.ndarray], list[str], list[n
             names = [str(fh["optimizer"][k].attrs["name"]) for k in opt_keys]
             target = [np.asarray(fh["target"][k][()]) for k in sorted(fh["target"])]
         except (KeyError, OSError) as exc:
-            raise WeightsError(f"training state {path!r} is damaged or incomplete ({type(exc).__name__}: {exc})") from None
+            raise WeightsError(
+                f"training state {path!r} is damaged or incomplete ({type(exc).__name__}: {exc})"
+            ) from None
     return counters, optimizer, names, target
 
 
@@ -199,7 +208,9 @@ def resume_checkpoint(ckpt_dir: str, model, optimizer, with_target: bool, env_id
                 os.remove(os.path.join(ckpt_dir, name))
     frames_list = checkpoint_frames(ckpt_dir)
     if not frames_list:
-        raise ConfigError(f"--resume: {ckpt_dir} holds no complete checkpoint (<frames>.weights.h5 + <frames>.state.h5)")
+        raise ConfigError(
+            f"--resume: {ckpt_dir} holds no complete checkpoint (<frames>.weights.h5 + <frames>.state.h5)"
+        )
     for frames in frames_list:
         weights_path = os.path.join(ckpt_dir, f"{frames}.weights.h5")
         try:

@@ -1,4 +1,4 @@
-"""Evaluation during training: a separate greedy actor scores the learner's weights every `learner.eval_interval` frames.
+"""Evaluation during training: a separate greedy actor scores the learner's weights every `eval_interval` frames.
 
 The evaluation actor (`actor.evaluate:eval_entry`, started by name: the learner never
 imports `actor`) reads the newest weights from the weight board when asked and plays
@@ -62,7 +62,9 @@ class Evaluator:
             self.history.append({"frames": int(eval_frames), "mean": mean, "returns": [float(r) for r in returns]})
             self._unlogged = (int(eval_frames), mean)
             self.metrics.log_scalar("eval/episodic_return", mean, int(eval_frames))
-            log_line(f"evaluation at {eval_frames:,} frames: mean return {mean:.1f} over {len(returns)} greedy episodes")
+            log_line(
+                f"evaluation at {eval_frames:,} frames: mean return {mean:.1f} over {len(returns)} greedy episodes"
+            )
 
     def poll(self, frames: int) -> None:
         """Log finished evaluations; ask for one when it is due (call from the train loop)."""

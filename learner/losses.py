@@ -26,8 +26,20 @@ def nstep_returns_fn(rewards, discounts, bootstrap_value):
     return returns
 
 
-def a3c_loss_fn(logits, values, bootstrap_value, actions, rewards, dones, gamma, value_coef, entropy_coef,
-                behaviour_logits=None, rho_bar: float = 1.0, c_bar: float = 1.0):
+def a3c_loss_fn(
+    logits,
+    values,
+    bootstrap_value,
+    actions,
+    rewards,
+    dones,
+    gamma,
+    value_coef,
+    entropy_coef,
+    behaviour_logits=None,
+    rho_bar: float = 1.0,
+    c_bar: float = 1.0,
+):
     """Advantage actor-critic loss (Mnih et al. 2016, Algorithm S3), averaged over T*N.
 
     logits: [T, N, A]; values: [T, N]; bootstrap_value: [N] (V of obs[T]);
@@ -41,8 +53,9 @@ def a3c_loss_fn(logits, values, bootstrap_value, actions, rewards, dones, gamma,
         returns = jax.lax.stop_gradient(nstep_returns_fn(rewards, discounts, bootstrap_value))
         advantages = jax.lax.stop_gradient(returns - values)
     else:
-        returns, advantages = vtrace_fn(behaviour_logits, logits, actions, rewards, discounts, values,
-                                        bootstrap_value, rho_bar, c_bar)
+        returns, advantages = vtrace_fn(
+            behaviour_logits, logits, actions, rewards, discounts, values, bootstrap_value, rho_bar, c_bar
+        )
 
     log_probs = jax.nn.log_softmax(logits)  # [T, N, A]
     action_log_probs = jnp.take_along_axis(log_probs, actions[..., None], axis=-1)[..., 0]
@@ -61,17 +74,28 @@ def a3c_loss_fn(logits, values, bootstrap_value, actions, rewards, dones, gamma,
     return total, metrics
 
 
-def vtrace_fn(behaviour_logits, target_logits, actions, rewards, discounts, values, bootstrap_value,
-              rho_bar: float = 1.0, c_bar: float = 1.0):
+def vtrace_fn(
+    behaviour_logits,
+    target_logits,
+    actions,
+    rewards,
+    discounts,
+    values,
+    bootstrap_value,
+    rho_bar: float = 1.0,
+    c_bar: float = 1.0,
+):
     """V-trace targets and policy-gradient advantages (Espeholt et al. 2018, IMPALA, eq. 1 and sec. 4.2).
 
     behaviour_logits, target_logits: [T, N, A] (the actor's policy mu, the learner's pi);
     actions, rewards, discounts, values: [T, N]; bootstrap_value: [N] (V of obs[T]).
     rho_t = min(rho_bar, pi/mu), c_t = min(c_bar, pi/mu);
-    v_s = V(x_s) + delta_s + discount_s c_s (v_{s+1} - V(x_{s+1})), delta_s = rho_s (r_s + discount_s V(x_{s+1}) - V(x_s));
+    v_s = V(x_s) + delta_s + discount_s c_s (v_{s+1} - V(x_{s+1})),
+    delta_s = rho_s (r_s + discount_s V(x_{s+1}) - V(x_s));
     advantage_s = rho_s (r_s + discount_s v_{s+1} - V(x_s)).
     Returns (vs [T, N], pg_advantages [T, N]), both without gradient.
     """
+
     def log_prob(logits):
         return jnp.take_along_axis(jax.nn.log_softmax(logits), actions[..., None], axis=-1)[..., 0]
 

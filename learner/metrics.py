@@ -19,7 +19,11 @@ def format_progress(m: dict) -> str:
         f"actors {int(m.get('learner/actors_alive', 0))} | "
         f"loss {m.get('losses/total', float('nan')):.4f}"
         + (f" | eps {m['actor/epsilon_mean']:.2f}" if "actor/epsilon_mean" in m else "")
-        + (f" | stale dropped {int(m['learner/stale_dropped_unrolls'])}" if m.get("learner/stale_dropped_unrolls") else "")
+        + (
+            f" | stale dropped {int(m['learner/stale_dropped_unrolls'])}"
+            if m.get("learner/stale_dropped_unrolls")
+            else ""
+        )
     )
 
 

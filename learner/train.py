@@ -146,8 +146,9 @@ def train(cfg: Config, stop: StopRequest | None = None, quiet: bool = False, res
 
     def checkpoint():
         write_back(state, model, optimizer)
-        counters = Counters(frames, updates, episodes, done.elapsed_s + time.monotonic() - started,
-                            pool.next_seed_base(), list(returns))
+        counters = Counters(
+            frames, updates, episodes, done.elapsed_s + time.monotonic() - started, pool.next_seed_base(), list(returns)
+        )
         save_checkpoint(ckpt_dir, model, optimizer, state.target, counters, cfg.run.keep_checkpoints)
 
     def log_row(now: float) -> None:
@@ -225,8 +226,10 @@ def train(cfg: Config, stop: StopRequest | None = None, quiet: bool = False, res
                 if last_metrics:  # this session has trained (a resumed run starts with updates > 0)
                     log_row(now)
                 else:  # no losses yet: say what we wait for instead of writing an empty row
-                    log_line(f"waiting for the first batch ({pool.alive()}/{cfg.actor.count} actors alive, "
-                             f"{exp_queue.fill()} unrolls queued)")
+                    log_line(
+                        f"waiting for the first batch ({pool.alive()}/{cfg.actor.count} actors alive, "
+                        f"{exp_queue.fill()} unrolls queued)"
+                    )
                 next_log = now + cfg.run.log_interval_seconds
             window = cfg.run.stop_window
             if len(returns) >= window and (cfg.run.stop_at_return is not None or cfg.run.target_return is not None):
@@ -247,7 +250,9 @@ def train(cfg: Config, stop: StopRequest | None = None, quiet: bool = False, res
         if remote:
             remote.stop()
         pool.stop()
-        evaluator.stop(wait_s=60.0 if outcome in ("completed", "solved") else 0.0)  # keep a finished run's last evaluation
+        evaluator.stop(
+            wait_s=60.0 if outcome in ("completed", "solved") else 0.0
+        )  # keep a finished run's last evaluation
         batcher.stop()
         if batcher.ident is not None:  # not started when pool.start() failed: keep that error, not join's
             batcher.join(timeout=5.0)

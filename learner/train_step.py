@@ -116,7 +116,9 @@ def make_a3c_forward(model: keras.Model):
     def recurrent(weights, non_trainable, chunk):
         obs = jnp.swapaxes(chunk["obs"], 0, 1)  # [c, T+1, *obs_shape]
         dones = chunk["dones"].astype(jnp.float32)  # [T, c]
-        resets = jnp.concatenate([jnp.zeros_like(dones[:1]), dones], axis=0).T  # [c, T+1]; the stored state is already reset
+        resets = jnp.concatenate(
+            [jnp.zeros_like(dones[:1]), dones], axis=0
+        ).T  # [c, T+1]; the stored state is already reset
         (logits, values, _, _), non_trainable = model.stateless_call(
             weights, non_trainable, [obs, resets, chunk["core_h"], chunk["core_c"]], training=True
         )
@@ -136,13 +138,23 @@ def make_chunk_loss(model: keras.Model, cfg: LearnerConfig, algorithm: str):
     a3c_forward = make_a3c_forward(model)
 
     call = make_time_major_call(model)
+
     def a3c_loss(trainable, non_trainable, target, chunk):
         (logits, values), non_trainable = a3c_forward(trainable, non_trainable, chunk)  # [T+1, c, A], [T+1, c, 1]
         values = values[..., 0]
         loss, metrics = a3c_loss_fn(
-            logits[:-1], values[:-1], values[-1], chunk["actions"], chunk["rewards"], chunk["dones"],
-            cfg.gamma, cfg.value_coef, cfg.entropy_coef,
-            chunk["behaviour_logits"] if vtrace else None, cfg.vtrace_rho_bar, cfg.vtrace_c_bar,
+            logits[:-1],
+            values[:-1],
+            values[-1],
+            chunk["actions"],
+            chunk["rewards"],
+            chunk["dones"],
+            cfg.gamma,
+            cfg.value_coef,
+            cfg.entropy_coef,
+            chunk["behaviour_logits"] if vtrace else None,
+            cfg.vtrace_rho_bar,
+            cfg.vtrace_c_bar,
         )
         return loss, (metrics, non_trainable)
 
@@ -166,8 +178,14 @@ def make_chunk_loss(model: keras.Model, cfg: LearnerConfig, algorithm: str):
     return q_loss if is_value_method(algorithm) else a3c_loss
 
 
-def make_train_step(model: keras.Model, optimizer: keras.optimizers.Optimizer, cfg: LearnerConfig,
-                    num_envs: int, unroll_length: int, algorithm: str = "a3c"):
+def make_train_step(
+    model: keras.Model,
+    optimizer: keras.optimizers.Optimizer,
+    cfg: LearnerConfig,
+    num_envs: int,
+    unroll_length: int,
+    algorithm: str = "a3c",
+):
     """Jitted (state, batch) -> (state, metrics). `batch` fields are [B, T(+1), E, ...] (see transport).
 
     The gradient is the mean of the gradients of chunks of whole env streams (each chunk's loss
@@ -188,8 +206,8 @@ def make_train_step(model: keras.Model, optimizer: keras.optimizers.Optimizer, c
         non_trainable, grads, metrics = state.non_trainable, None, None
         for b in range(B):
             for e in range(0, E, c):
-                chunk = {k: batch[k][b, :, e:e + c] for k in timed}
-                chunk.update({k: batch[k][b, e:e + c] for k in per_stream})
+                chunk = {k: batch[k][b, :, e : e + c] for k in timed}
+                chunk.update({k: batch[k][b, e : e + c] for k in per_stream})
                 (_, (m, non_trainable)), g = grad_fn(state.trainable, non_trainable, state.target, chunk)
                 grads = g if grads is None else [a + x for a, x in zip(grads, g)]
                 metrics = m if metrics is None else {k: metrics[k] + m[k] for k in m}

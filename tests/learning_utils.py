@@ -12,7 +12,7 @@ report is printed, so the log keeps a miss that a second seed made up for.
 from __future__ import annotations
 
 import os
-from typing import Callable
+from collections.abc import Callable
 
 import pytest
 
@@ -24,8 +24,10 @@ SEEDS = (0, 1)
 
 def learning_config(tmp_path, name: str, seed: int, **overrides):
     """`configs/<name>.yaml` with 2 actors, `seed`, and a run folder of its own for each seed."""
-    return config_lib.load(os.path.join(ROOT, "configs", f"{name}.yaml"),
-                           {"run.dir": str(tmp_path / f"seed{seed}"), "seed": seed, "actor.count": 2, **overrides})
+    return config_lib.load(
+        os.path.join(ROOT, "configs", f"{name}.yaml"),
+        {"run.dir": str(tmp_path / f"seed{seed}"), "seed": seed, "actor.count": 2, **overrides},
+    )
 
 
 def passes_with_some_seed(attempt: Callable[[int], tuple[bool, str]], seeds=SEEDS) -> None:

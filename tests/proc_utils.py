@@ -14,7 +14,11 @@ def start_learner(*args, run_dir):
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     return subprocess.Popen(
         [sys.executable, "-m", "learner", "--run-dir", str(run_dir), *args],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
         start_new_session=True,  # a signal to the test runner never reaches it by accident
     )
 
@@ -81,5 +85,5 @@ def finish(proc, timeout=90):
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         out, _ = proc.communicate()
-        raise AssertionError(f"learner did not exit within {timeout}s; output:\n{out}")
+        raise AssertionError(f"learner did not exit within {timeout}s; output:\n{out}") from None
     return proc.returncode, out

@@ -33,8 +33,9 @@ def _scrambled(state, rng):
 
 def _save(tmp_path, model, optimizer, state, frames, keep=2):
     write_back(state, model, optimizer)
-    counters = Counters(frames=frames, updates=frames // 10, episodes=7, elapsed_s=12.5, actor_seed_base=3,
-                        returns=[1.0, 2.5, 9.0])
+    counters = Counters(
+        frames=frames, updates=frames // 10, episodes=7, elapsed_s=12.5, actor_seed_base=3, returns=[1.0, 2.5, 9.0]
+    )
     return save_checkpoint(str(tmp_path), model, optimizer, state.target, counters, keep=keep)
 
 
@@ -45,14 +46,26 @@ def test_state_round_trips_and_old_pairs_are_pruned(tmp_path):
         state = _scrambled(state, rng)
         _save(tmp_path, model, optimizer, state, frames, keep=2)
     assert checkpoint_frames(str(tmp_path)) == [300, 200]
-    assert sorted(os.listdir(tmp_path)) == ["200.state.h5", "200.weights.h5", "300.state.h5", "300.weights.h5",
-                                            "latest.state.h5", "latest.weights.h5"]
+    assert sorted(os.listdir(tmp_path)) == [
+        "200.state.h5",
+        "200.weights.h5",
+        "300.state.h5",
+        "300.weights.h5",
+        "latest.state.h5",
+        "latest.weights.h5",
+    ]
 
     fresh_model, fresh_opt, fresh_state = _setup(seed=2)  # different initial weights
     resumed = resume_checkpoint(str(tmp_path), fresh_model, fresh_opt, True, "CartPole-v1")
     c = resumed.counters
     assert (c.frames, c.updates, c.episodes, c.elapsed_s, c.actor_seed_base, c.returns) == (
-        300, 30, 7, 12.5, 3, [1.0, 2.5, 9.0])
+        300,
+        30,
+        7,
+        12.5,
+        3,
+        [1.0, 2.5, 9.0],
+    )
     for name in ("trainable", "optimizer", "target"):
         got, want = getattr(resumed.state, name), getattr(state, name)
         assert len(got) == len(want) > 0
@@ -100,4 +113,3 @@ def test_resume_without_checkpoint_is_a_config_error(tmp_path):
     model, optimizer, _ = _setup(seed=1)
     with pytest.raises(ConfigError, match="no complete checkpoint"):
         resume_checkpoint(str(tmp_path), model, optimizer, True, "CartPole-v1")
-

@@ -36,7 +36,7 @@ def test_overrides_and_frozen():
     cfg = config_lib.load(None, dict([config_lib.parse_override("learner.learning_rate=3e-4"), ("actor.count", 3)]))
     assert cfg.learner.learning_rate == pytest.approx(3e-4)
     assert cfg.actor.count == 3
-    with pytest.raises(Exception):
+    with pytest.raises(AttributeError):  # frozen dataclass: FrozenInstanceError
         cfg.actor.count = 5
 
 

@@ -13,7 +13,6 @@ import subprocess
 import time
 
 import pytest
-
 from proc_utils import ROOT, metric_rows, wait_for
 
 pytestmark = pytest.mark.docker
@@ -39,13 +38,24 @@ def compose(tmp_path_factory):
         pytest.skip(problem)
     runs = tmp_path_factory.mktemp("docker_runs")
     os.chmod(runs, 0o777)  # the containers write as uid 1000, not as the test's user
-    base_env = dict(os.environ, ASYNCRL_IMAGE=IMAGE, RUNS_DIR=str(runs), CONFIG=CONFIG,
-                    BASE_IMAGE=os.environ.get("BASE_IMAGE", "python:3.11-slim"))
+    base_env = dict(
+        os.environ,
+        ASYNCRL_IMAGE=IMAGE,
+        RUNS_DIR=str(runs),
+        CONFIG=CONFIG,
+        BASE_IMAGE=os.environ.get("BASE_IMAGE", "python:3.11-slim"),
+    )
 
     def run(*args, timeout=300, **env):
         """`docker-compose -p PROJECT ARGS` with `env` added to the environment; returns CompletedProcess."""
-        return subprocess.run(["docker-compose", "-p", PROJECT, *args], cwd=ROOT, env=dict(base_env, **env),
-                              capture_output=True, text=True, timeout=timeout)
+        return subprocess.run(
+            ["docker-compose", "-p", PROJECT, *args],
+            cwd=ROOT,
+            env=dict(base_env, **env),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
 
     run.runs = runs
     try:
@@ -64,10 +74,22 @@ def test_image_builds_and_runs_offline_as_a_user(compose):
     res = compose("build", "learner", timeout=1500)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     check = subprocess.run(
-        ["docker", "run", "--rm", "--network", "none", IMAGE, "python", "-c",
-         "import os, ale_py, gymnasium, jax, keras, skimage, tensorboardX; "
-         "print(os.getuid(), os.environ['KERAS_BACKEND'], keras.backend.backend())"],
-        capture_output=True, text=True, timeout=300)
+        [
+            "docker",
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            IMAGE,
+            "python",
+            "-c",
+            "import os, ale_py, gymnasium, jax, keras, skimage, tensorboardX; "
+            "print(os.getuid(), os.environ['KERAS_BACKEND'], keras.backend.backend())",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert check.returncode == 0, check.stderr[-3000:]
     uid, backend, keras_backend = check.stdout.split()[-3:]
     assert uid != "0" and backend == keras_backend == "jax"
@@ -90,8 +112,9 @@ def test_remote_actors_feed_the_learner_and_a_killed_one_is_not_missed(compose):
     def _rows():
         return metric_rows(metrics_csv)
 
-    env = dict(ACTORS="0", REMOTE="true", ASYNCRL_AUTHKEY="ci-secret",
-               ARGS=f"--name {REMOTE_RUN} --total-frames 100000000")
+    env = dict(
+        ACTORS="0", REMOTE="true", ASYNCRL_AUTHKEY="ci-secret", ARGS=f"--name {REMOTE_RUN} --total-frames 100000000"
+    )
     res = compose("up", "-d", "--scale", "actor=2", timeout=300, **env)
     assert res.returncode == 0, res.stderr[-3000:]
 
@@ -99,7 +122,9 @@ def test_remote_actors_feed_the_learner_and_a_killed_one_is_not_missed(compose):
         return compose("logs", "--no-color", "--tail", "60", timeout=120).stdout[-6000:]
 
     # Frames arrive from the two remote actors only (0 local actors).
-    ok = wait_for(lambda: any(r["learner/remote_actors"] == "2" and float(r["charts/frames"]) > 0 for r in _rows()), 300)
+    ok = wait_for(
+        lambda: any(r["learner/remote_actors"] == "2" and float(r["charts/frames"]) > 0 for r in _rows()), 300
+    )
     assert ok, logs()
     assert all(r["learner/actors_alive"] == r["learner/remote_actors"] for r in _rows())
 
@@ -110,8 +135,14 @@ def test_remote_actors_feed_the_learner_and_a_killed_one_is_not_missed(compose):
     assert wait_for(lambda: (rows := _rows()) and rows[-1]["learner/remote_actors"] == "1", 120), logs()
     frames_then = float(_rows()[-1]["charts/frames"])
     # The learner goes on training on the remaining actor's experience.
-    assert wait_for(lambda: (rows := _rows()) and float(rows[-1]["charts/frames"]) > frames_then
-                    and rows[-1]["learner/remote_actors"] == "1", 120), logs()
+    assert wait_for(
+        lambda: (
+            (rows := _rows())
+            and float(rows[-1]["charts/frames"]) > frames_then
+            and rows[-1]["learner/remote_actors"] == "1"
+        ),
+        120,
+    ), logs()
     assert time.monotonic() - killed_at < 240
 
     res = compose("down", "--timeout", "60", timeout=300, **env)

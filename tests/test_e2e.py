@@ -7,7 +7,6 @@ import time
 
 import numpy as np
 import pytest
-
 from proc_utils import actor_pids, alive, children, finish, metric_rows, start_learner, wait_for
 
 
@@ -44,8 +43,15 @@ def test_smoke_cartpole_trains_and_writes_outputs(tmp_path):
 
 @pytest.mark.parametrize("algorithm", ["q_1step", "sarsa_1step", "q_nstep"])
 def test_smoke_value_methods_log_epsilon_and_q(tmp_path, algorithm):
-    proc = start_learner("--config", "configs/smoke_cartpole.yaml", "--set", f"algorithm={algorithm}",
-                         "--set", "actor.epsilon_anneal_frames=10000", run_dir=tmp_path)
+    proc = start_learner(
+        "--config",
+        "configs/smoke_cartpole.yaml",
+        "--set",
+        f"algorithm={algorithm}",
+        "--set",
+        "actor.epsilon_anneal_frames=10000",
+        run_dir=tmp_path,
+    )
     rc, out = finish(proc, timeout=180)
     assert rc == 0, out
     run = tmp_path / "smoke_cartpole"
@@ -59,8 +65,15 @@ def test_smoke_value_methods_log_epsilon_and_q(tmp_path, algorithm):
 
 
 def test_smoke_vtrace_with_a_policy_lag_limit(tmp_path):
-    proc = start_learner("--config", "configs/smoke_cartpole.yaml", "--set", "learner.correction=vtrace",
-                         "--set", "learner.max_policy_lag=1", run_dir=tmp_path)
+    proc = start_learner(
+        "--config",
+        "configs/smoke_cartpole.yaml",
+        "--set",
+        "learner.correction=vtrace",
+        "--set",
+        "learner.max_policy_lag=1",
+        run_dir=tmp_path,
+    )
     rc, out = finish(proc, timeout=180)
     assert rc == 0, out
     run = tmp_path / "smoke_cartpole"
@@ -73,9 +86,19 @@ def test_smoke_vtrace_with_a_policy_lag_limit(tmp_path):
 
 
 def test_smoke_lstm_with_vtrace_on_masked_cartpole(tmp_path):
-    proc = start_learner("--config", "configs/smoke_cartpole.yaml", "--set", "model.core=lstm",
-                         "--set", "model.lstm_size=8", "--set", "env.obs_wrapper=mask_velocity",
-                         "--set", "learner.correction=vtrace", run_dir=tmp_path)
+    proc = start_learner(
+        "--config",
+        "configs/smoke_cartpole.yaml",
+        "--set",
+        "model.core=lstm",
+        "--set",
+        "model.lstm_size=8",
+        "--set",
+        "env.obs_wrapper=mask_velocity",
+        "--set",
+        "learner.correction=vtrace",
+        run_dir=tmp_path,
+    )
     rc, out = finish(proc, timeout=180)
     assert rc == 0, out
     assert "obs (2,) float32" in out
@@ -144,9 +167,11 @@ def test_dead_actor_is_replaced(tmp_path):
     time.sleep(1.0)
     # Training goes on with the replacement: new rows with more frames, a restart counted.
     assert wait_for(
-        lambda: (rows := metric_rows(csv_path))
-        and float(rows[-1]["charts/frames"]) > frames_then
-        and float(rows[-1]["learner/actor_restarts"]) >= 1,
+        lambda: (
+            (rows := metric_rows(csv_path))
+            and float(rows[-1]["charts/frames"]) > frames_then
+            and float(rows[-1]["learner/actor_restarts"]) >= 1
+        ),
         60,
         proc,
     )

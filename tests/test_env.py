@@ -91,7 +91,7 @@ def test_pixel_env_gray_resize_and_stack():
     env = make_env(EnvConfig(id="TestPixels-v0", frame_stack=3, screen_size=16), 2, seed=0)
     obs = env.reset()
     assert obs.shape == (2, 3, 16, 16) and obs.dtype == np.uint8 and env.spec.is_pixels
-    for t in range(1, 5):
+    for _ in range(1, 5):
         obs = env.step(np.zeros(2, np.int32)).obs
     assert obs[0, -1].mean() == pytest.approx(40 * 4, abs=1)  # newest frame last
     assert obs[0, -2].mean() == pytest.approx(40 * 3, abs=1)

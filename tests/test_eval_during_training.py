@@ -7,8 +7,15 @@ from proc_utils import finish, metric_rows, start_learner
 
 
 def test_eval_actor_logs_unclipped_greedy_returns(tmp_path):
-    proc = start_learner("--config", "configs/smoke_cartpole.yaml", "--set", "learner.eval_interval=5000",
-                         "--set", "learner.eval_episodes=3", run_dir=tmp_path)
+    proc = start_learner(
+        "--config",
+        "configs/smoke_cartpole.yaml",
+        "--set",
+        "learner.eval_interval=5000",
+        "--set",
+        "learner.eval_episodes=3",
+        run_dir=tmp_path,
+    )
     rc, out = finish(proc, timeout=240)
     assert rc == 0, out
     run = tmp_path / "smoke_cartpole"

@@ -6,8 +6,11 @@ from common.launch import enable_compile_cache
 
 
 def _clear(monkeypatch):
-    for k in ("JAX_COMPILATION_CACHE_DIR", "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS",
-              "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"):
+    for k in (
+        "JAX_COMPILATION_CACHE_DIR",
+        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS",
+        "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES",
+    ):
         monkeypatch.delenv(k, raising=False)
 
 

@@ -1,7 +1,6 @@
 """The learning tests' second-seed rule: it passes on the first seed that reaches the bar and fails when none does."""
 
 import pytest
-
 from learning_utils import passes_with_some_seed
 
 

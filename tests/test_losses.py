@@ -78,8 +78,9 @@ def test_policy_gradient_pushes_toward_advantaged_action():
     # One step, positive advantage for action 1: the gradient must raise logit 1.
     logits = jnp.zeros((1, 1, 3))
     grad = jax.grad(
-        lambda lg: a3c_loss_fn(lg, jnp.zeros((1, 1)), jnp.zeros(1), jnp.array([[1]]), jnp.ones((1, 1)),
-                               jnp.array([[True]]), 0.99, 0.5, 0.0)[0]
+        lambda lg: a3c_loss_fn(
+            lg, jnp.zeros((1, 1)), jnp.zeros(1), jnp.array([[1]]), jnp.ones((1, 1)), jnp.array([[True]]), 0.99, 0.5, 0.0
+        )[0]
     )(logits)
     assert grad[0, 0, 1] < 0 and grad[0, 0, 0] > 0 and grad[0, 0, 2] > 0
 
@@ -87,6 +88,7 @@ def test_policy_gradient_pushes_toward_advantaged_action():
 def np_vtrace(behaviour_logits, target_logits, actions, rewards, dones, values, bootstrap, gamma, rho_bar, c_bar):
     """IMPALA eq. 1 as written: v_s = V(x_s) + sum_{t>=s} gamma^{t-s} (prod_{i=s}^{t-1} c_i) delta_t V,
     with every product and sum cut at an episode end (gamma_t = 0 after a terminal)."""
+
     def logp(lg):
         z = lg - lg.max(-1, keepdims=True)
         return z - np.log(np.exp(z).sum(-1, keepdims=True))

@@ -63,12 +63,14 @@ class _NeverStop:
 
 
 def _config():
-    return from_dict({
-        "algorithm": "a3c",
-        "env": {"id": "CartPole-v1", "num_envs": E, "obs_wrapper": "mask_velocity"},
-        "model": {"torso": "mlp", "mlp_hidden": [16], "core": "lstm", "lstm_size": 8},
-        "actor": {"unroll_length": T},
-    })
+    return from_dict(
+        {
+            "algorithm": "a3c",
+            "env": {"id": "CartPole-v1", "num_envs": E, "obs_wrapper": "mask_velocity"},
+            "model": {"torso": "mlp", "mlp_hidden": [16], "core": "lstm", "lstm_size": 8},
+            "actor": {"unroll_length": T},
+        }
+    )
 
 
 def test_learner_unroll_reproduces_actor_steps():
@@ -77,8 +79,10 @@ def test_learner_unroll_reproduces_actor_steps():
     model = build_model(spec, cfg.model, seed=0)
     rng = np.random.default_rng(1)
     # Large random weights: logits far from uniform and a state that matters.
-    arrays = [np.asarray(v.value) + rng.normal(0, 0.5, v.shape).astype(np.float32) if v.trainable
-              else np.asarray(v.value) for v in model_variables(model)]
+    arrays = [
+        np.asarray(v.value) + rng.normal(0, 0.5, v.shape).astype(np.float32) if v.trainable else np.asarray(v.value)
+        for v in model_variables(model)
+    ]
     fields = unroll_fields(spec.obs_shape, spec.obs_dtype, spec.num_actions, T, E, "a3c", core_size(model))
     end = _CaptureEnd(fields, UNROLLS)
     handlers = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)  # run_actor installs its own

@@ -26,8 +26,14 @@ def _weights(tmp_path, env_id, name="w.weights.h5", seed=1):
 
 def _cli(*args):
     """Run the play CLI as a user would; returns (exit code, stdout, stderr)."""
-    proc = subprocess.run([sys.executable, "-m", "actor.play", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=180, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    proc = subprocess.run(
+        [sys.executable, "-m", "actor.play", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"),
+    )
     return proc.returncode, proc.stdout, proc.stderr
 
 
@@ -36,8 +42,9 @@ def test_record_gif_of_a_short_pong_episode(tmp_path):
 
     weights = _weights(tmp_path, "ALE/Pong-v5")
     out = tmp_path / "pong.gif"
-    rc, stdout, stderr = _cli(weights, "--env", "ALE/Pong-v5", "--episodes", "1", "--max-steps", "40",
-                              "--record", str(out))
+    rc, stdout, stderr = _cli(
+        weights, "--env", "ALE/Pong-v5", "--episodes", "1", "--max-steps", "40", "--record", str(out)
+    )
     assert rc == 0, stderr
     assert "episode   1: score" in stdout and "(40 steps, cut)" in stdout
     assert "recorded 41 frames at 15 fps" in stdout  # the first screen + one per agent step
@@ -62,8 +69,21 @@ def test_record_mp4_has_every_frame(tmp_path):
 
     weights = _weights(tmp_path, "ALE/Pong-v5")
     out = tmp_path / "pong.mp4"
-    rc, stdout, stderr = _cli(weights, "--env", "ALE/Pong-v5", "--episodes", "1", "--max-steps", "29",
-                              "--record", str(out), "--sticky", "0", "--no-op-starts", "0")
+    rc, stdout, stderr = _cli(
+        weights,
+        "--env",
+        "ALE/Pong-v5",
+        "--episodes",
+        "1",
+        "--max-steps",
+        "29",
+        "--record",
+        str(out),
+        "--sticky",
+        "0",
+        "--no-op-starts",
+        "0",
+    )
     assert rc == 0, stderr
     assert "sticky actions 0.0" in stdout and "up to 0 no-op starts" in stdout
     frames, seconds = imageio_ffmpeg.count_frames_and_secs(str(out))
@@ -156,8 +176,14 @@ def test_render_on_an_unreachable_display(tmp_path):
     env = dict(os.environ, DISPLAY=":97", PYTHONUNBUFFERED="1")
     env.pop("WAYLAND_DISPLAY", None)
     env.pop("SDL_VIDEODRIVER", None)
-    proc = subprocess.run([sys.executable, "-m", "actor.play", _weights(tmp_path, "CartPole-v1"), "--env", "CartPole-v1",
-                           "--render"], cwd=ROOT, capture_output=True, text=True, timeout=180, env=env)
+    proc = subprocess.run(
+        [sys.executable, "-m", "actor.play", _weights(tmp_path, "CartPole-v1"), "--env", "CartPole-v1", "--render"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=env,
+    )
     assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [proc.stderr.strip()], proc.stderr
     assert "--render: no window can be opened on display ':97'" in proc.stderr
 
@@ -169,9 +195,24 @@ def test_render_draws_every_frame_through_the_window(tmp_path, monkeypatch):
     from actor.video import Window
 
     shown = []
-    monkeypatch.setattr(Window, "add", lambda self, frame, _add=Window.add: (shown.append(frame.shape), _add(self, frame)))
-    assert play.main([_weights(tmp_path, "ALE/Pong-v5"), "--env", "ALE/Pong-v5", "--episodes", "1",
-                      "--max-steps", "5", "--render"]) == 0
+    monkeypatch.setattr(
+        Window, "add", lambda self, frame, _add=Window.add: (shown.append(frame.shape), _add(self, frame))
+    )
+    assert (
+        play.main(
+            [
+                _weights(tmp_path, "ALE/Pong-v5"),
+                "--env",
+                "ALE/Pong-v5",
+                "--episodes",
+                "1",
+                "--max-steps",
+                "5",
+                "--render",
+            ]
+        )
+        == 0
+    )
     assert shown == [(210, 160, 3)] * 6
 
 
@@ -186,8 +227,9 @@ def test_run_folder_is_played_from_its_config(capsys, tmp_path, flags):
     """A run folder's config.json picks the env and model; scores are printed with the summary line."""
     from common import config as config_lib
 
-    cfg = from_dict({"name": "r", "env": {"id": "CartPole-v1"}, "model": {"mlp_hidden": [8]},
-                     "run": {"dir": str(tmp_path)}})
+    cfg = from_dict(
+        {"name": "r", "env": {"id": "CartPole-v1"}, "model": {"mlp_hidden": [8]}, "run": {"dir": str(tmp_path)}}
+    )
     os.makedirs(tmp_path / "r" / "checkpoints")
     config_lib.save(cfg, str(tmp_path / "r" / "config.json"))
     build_model(probe_spec(cfg.env), cfg.model, seed=0).save_weights(str(tmp_path / "r/checkpoints/latest.weights.h5"))

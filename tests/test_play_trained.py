@@ -1,10 +1,11 @@
-"""Train CartPole-v1 (the whole budget), then play the saved weights file with `python -m actor.play`: a mean of 475 or more."""
+"""Train CartPole-v1 (the whole budget), then play the saved weights with `python -m actor.play`: a mean of 475+."""
 
 import re
 
+from learning_utils import learning_config, passes_with_some_seed
+
 from actor import play
 from learner.train import train
-from learning_utils import learning_config, passes_with_some_seed
 
 
 def test_cartpole_trained_to_475_plays_475_from_the_saved_file(tmp_path, capsys):
@@ -27,4 +28,5 @@ def test_cartpole_trained_to_475_plays_475_from_the_saved_file(tmp_path, capsys)
         mean = float(re.search(r"^10 episodes: mean ([\d.]+),", out, re.M).group(1))
         assert abs(mean - sum(scores) / 10) < 0.05, out
         return mean >= 475.0, f"last 100 episodes in training {summary['mean_return_last_100']}; played: {out}"
+
     passes_with_some_seed(attempt)

@@ -10,6 +10,7 @@ from multiprocessing import AuthenticationError
 
 import numpy as np
 import pytest
+from proc_utils import ROOT, finish, metric_rows, start_learner, wait_for
 
 from common import config as config_lib
 from common.launch import context
@@ -17,7 +18,6 @@ from common.remote_client import LearnerLost, RemoteBoard, RemoteEnd, connect
 from common.remote_protocol import encode_unroll
 from common.remote_server import RemoteServer
 from common.transport import ExperienceQueue, WeightBoard, unroll_fields
-from proc_utils import ROOT, finish, metric_rows, start_learner, wait_for
 
 FIELDS = unroll_fields((4,), "float32", 2, T=3, E=2)
 KEY = b"test-secret"
@@ -30,8 +30,10 @@ def free_port() -> int:
 
 
 def smoke_cfg(port, **overrides):
-    return config_lib.load(os.path.join(ROOT, "configs/smoke_cartpole.yaml"),
-                           {"remote.enabled": True, "remote.port": port, "actor.count": 0, **overrides})
+    return config_lib.load(
+        os.path.join(ROOT, "configs/smoke_cartpole.yaml"),
+        {"remote.enabled": True, "remote.port": port, "actor.count": 0, **overrides},
+    )
 
 
 def serve(cfg, fields=FIELDS, shapes=((3, 2),), num_actions=2, weights=None):
@@ -141,17 +143,26 @@ def _real_server(port):
     spec = probe_spec(cfg.env)
     model = build_model(spec, cfg.model, seed=cfg.seed, algorithm=cfg.algorithm)
     variables = model_variables(model)
-    fields = unroll_fields(spec.obs_shape, spec.obs_dtype, spec.num_actions, cfg.actor.unroll_length,
-                           cfg.env.num_envs, cfg.algorithm)
-    return serve(cfg, fields, [tuple(v.shape) for v in variables], spec.num_actions,
-                 [np.asarray(v.value) for v in variables])
+    fields = unroll_fields(
+        spec.obs_shape, spec.obs_dtype, spec.num_actions, cfg.actor.unroll_length, cfg.env.num_envs, cfg.algorithm
+    )
+    return serve(
+        cfg, fields, [tuple(v.shape) for v in variables], spec.num_actions, [np.asarray(v.value) for v in variables]
+    )
 
 
 def test_remote_actor_waits_for_the_learner_reconnects_after_a_restart_and_stops_on_sigterm():
     port = free_port()
     env = dict(os.environ, ASYNCRL_AUTHKEY=KEY.decode(), PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen([sys.executable, "-m", "actor", "--learner", f"127.0.0.1:{port}"], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "actor", "--learner", f"127.0.0.1:{port}"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     try:
         time.sleep(1.0)  # the actor starts before any learner listens
         for restart in range(2):
@@ -179,22 +190,50 @@ def test_learner_and_actor_refuse_to_start_without_an_authkey(tmp_path, monkeypa
     assert rc == 2 and out.strip().startswith("error: remote actors need a shared secret: set ASYNCRL_AUTHKEY")
     assert len(out.strip().splitlines()) == 1 and not (tmp_path / "smoke_cartpole").exists()
     for args in (["--learner", "learner:7777"], ["--learner", "no-port"]):
-        run = subprocess.run([sys.executable, "-m", "actor", *args], cwd=ROOT, capture_output=True, text=True,
-                             env=dict(os.environ, ASYNCRL_AUTHKEY="k") if args[1] == "no-port" else None, timeout=60)
+        run = subprocess.run(
+            [sys.executable, "-m", "actor", *args],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            env=dict(os.environ, ASYNCRL_AUTHKEY="k") if args[1] == "no-port" else None,
+            timeout=60,
+        )
         assert run.returncode == 2 and run.stderr.count("\n") == 1 and run.stderr.startswith("error: "), run.stderr
 
 
 def test_local_and_remote_actors_train_together(tmp_path, monkeypatch):
     port = free_port()
     monkeypatch.setenv("ASYNCRL_AUTHKEY", KEY.decode())
-    learner = start_learner("--config", "configs/smoke_cartpole.yaml", "--actors", "1", "--total-frames", "5000000",
-                            "--set", "remote.enabled=true", "--set", f"remote.port={port}", run_dir=tmp_path)
-    actor = subprocess.Popen([sys.executable, "-m", "actor", "--learner", f"127.0.0.1:{port}"], cwd=ROOT,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
+    learner = start_learner(
+        "--config",
+        "configs/smoke_cartpole.yaml",
+        "--actors",
+        "1",
+        "--total-frames",
+        "5000000",
+        "--set",
+        "remote.enabled=true",
+        "--set",
+        f"remote.port={port}",
+        run_dir=tmp_path,
+    )
+    actor = subprocess.Popen(
+        [sys.executable, "-m", "actor", "--learner", f"127.0.0.1:{port}"],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     csv_path = tmp_path / "smoke_cartpole" / "metrics.csv"
     try:
-        ok = wait_for(lambda: any(r["learner/remote_actors"] == "1" and r["learner/actors_alive"] == "2"
-                                  and float(r["charts/frames"]) > 0 for r in metric_rows(csv_path)), 120, learner)
+        ok = wait_for(
+            lambda: any(
+                r["learner/remote_actors"] == "1" and r["learner/actors_alive"] == "2" and float(r["charts/frames"]) > 0
+                for r in metric_rows(csv_path)
+            ),
+            120,
+            learner,
+        )
         if ok:  # a wrong key and a NaN unroll while it trains: refused, dropped, and training goes on
             with pytest.raises(AuthenticationError):
                 connect("127.0.0.1", port, b"wrong")
@@ -204,9 +243,15 @@ def test_local_and_remote_actors_train_together(tmp_path, monkeypatch):
             end.views()["rewards"][slot] = np.nan
             end.put(slot, 0)
             frames_then = float(metric_rows(csv_path)[-1]["charts/frames"])
-            ok = wait_for(lambda: (r := metric_rows(csv_path)[-1])["learner/remote_refused"] == "1"
-                          and r["learner/remote_dropped_unrolls"] == "1" and float(r["charts/frames"]) > frames_then,
-                          60, learner)
+            ok = wait_for(
+                lambda: (
+                    (r := metric_rows(csv_path)[-1])["learner/remote_refused"] == "1"
+                    and r["learner/remote_dropped_unrolls"] == "1"
+                    and float(r["charts/frames"]) > frames_then
+                ),
+                60,
+                learner,
+            )
             rogue.close()
         learner.send_signal(signal.SIGTERM)
         rc, out = finish(learner, timeout=90)

@@ -9,9 +9,9 @@ import sys
 
 import h5py
 import numpy as np
+from proc_utils import ROOT, finish, metric_rows, start_learner, wait_for
 
 from learner.checkpoint import checkpoint_frames
-from proc_utils import ROOT, finish, metric_rows, start_learner, wait_for
 
 INTERVAL = 2_000  # checkpoint interval in frames
 UPDATE_FRAMES = 40  # smoke_cartpole: B=1 x T=10 x E=4 x 1 frame
@@ -21,8 +21,12 @@ def _resume(run, total_frames):
     """`python -m learner --resume RUN --total-frames N`, as a user types it (no --run-dir)."""
     return subprocess.Popen(
         [sys.executable, "-m", "learner", "--resume", str(run), "--total-frames", str(total_frames)],
-        cwd=ROOT, env=dict(os.environ, PYTHONUNBUFFERED="1"), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True, start_new_session=True,
+        cwd=ROOT,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
     )
 
 
@@ -46,10 +50,18 @@ def _assert_same(a, b):
 
 
 def test_kill_9_then_resume_continues_from_the_last_checkpoint(tmp_path):
-    proc = start_learner("--config", "configs/smoke_cartpole.yaml", "--total-frames", "50000000",
-                         "--set", f"run.checkpoint_interval_frames={INTERVAL}", run_dir=tmp_path)
+    proc = start_learner(
+        "--config",
+        "configs/smoke_cartpole.yaml",
+        "--total-frames",
+        "50000000",
+        "--set",
+        f"run.checkpoint_interval_frames={INTERVAL}",
+        run_dir=tmp_path,
+    )
     run = tmp_path / "smoke_cartpole"
     ckdir = str(run / "checkpoints")
+
     # Also a metrics row at or before a checkpoint: on a fast machine three checkpoints can land before
     # the first row (1 s interval), and the rows both bound the frames a crash may lose and must keep
     # a row from before the checkpoint once the resume drops the rows past it.
@@ -81,7 +93,8 @@ def test_kill_9_then_resume_continues_from_the_last_checkpoint(tmp_path):
     _assert_same(saved_state, _arrays(f"{ckdir}/latest.state.h5"))
     with h5py.File(f"{ckdir}/latest.state.h5", "r") as fh:
         assert {k: fh.attrs[k] for k in ("frames", "updates", "episodes")} == {
-            k: counters[k] for k in ("frames", "updates", "episodes")}
+            k: counters[k] for k in ("frames", "updates", "episodes")
+        }
 
     # Resume for real: training goes on from that frame count and the metrics are appended to.
     rc, out = finish(_resume(run, frames + 4_000), 240)
@@ -98,8 +111,9 @@ def test_kill_9_then_resume_continues_from_the_last_checkpoint(tmp_path):
 
 def test_resume_bad_input_is_one_line(tmp_path):
     def run(*args):
-        proc = subprocess.run([sys.executable, "-m", "learner", *args], cwd=ROOT, capture_output=True, text=True,
-                              timeout=120)
+        proc = subprocess.run(
+            [sys.executable, "-m", "learner", *args], cwd=ROOT, capture_output=True, text=True, timeout=120
+        )
         out = proc.stdout + proc.stderr
         assert proc.returncode == 2 and out.strip().splitlines() == [out.strip()] and "Traceback" not in out, out
         return out

@@ -25,9 +25,14 @@ def test_shipped_pong_model_wins_a_greedy_game():
     # under DQN's no-op starts protocol (up to 30 no-ops, no sticky actions). The model averaged 19.7 over
     # 10 such games and 19.9 over 30, min 18 (models/pong_a3c/README.md); 15 or more is a 21-6 win that
     # an untrained or mismatched model (about -21) cannot reach.
-    proc = subprocess.run([sys.executable, "-m", "actor.play", WEIGHTS, "--greedy", "--sticky", "0", "--episodes", "1"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=600,
-                          env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    proc = subprocess.run(
+        [sys.executable, "-m", "actor.play", WEIGHTS, "--greedy", "--sticky", "0", "--episodes", "1"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"),
+    )
     assert proc.returncode == 0, proc.stderr
     first = proc.stdout.splitlines()[0]
     assert "a3c on ALE/Pong-v5, greedy, up to 30 no-op starts, sticky actions 0.0" in first, proc.stdout

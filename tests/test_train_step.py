@@ -10,8 +10,8 @@ from common.env import EnvSpec
 from common.model import build_model
 from common.transport import unroll_fields
 from learner.train_step import (
-    make_chunk_loss,
     init_state,
+    make_chunk_loss,
     make_lr_schedule,
     make_optimizer,
     make_train_step,
@@ -19,8 +19,10 @@ from learner.train_step import (
 )
 
 
-@pytest.mark.parametrize("E,T,target,expected", [(8, 20, 64, 2), (8, 20, 42, 2), (8, 20, 41, 1), (8, 5, 64, 8),
-                                                  (6, 9, 40, 3), (8, 20, 0, 8), (8, 20, 10, 1)])
+@pytest.mark.parametrize(
+    "E,T,target,expected",
+    [(8, 20, 64, 2), (8, 20, 42, 2), (8, 20, 41, 1), (8, 5, 64, 8), (6, 9, 40, 3), (8, 20, 0, 8), (8, 20, 10, 1)],
+)
 def test_streams_per_chunk(E, T, target, expected):
     assert streams_per_chunk(E, T, target) == expected
 
@@ -36,15 +38,26 @@ def _one_step(spec, model_cfg, learner_cfg, batch, E, T, algorithm):
     return [np.asarray(v) for v in state.trainable], {k: float(v) for k, v in metrics.items()}
 
 
-@pytest.mark.parametrize("pixels,algorithm,core", [(False, "a3c", "none"), (True, "a3c", "none"), (False, "q_1step", "none"),
-                                                   (False, "sarsa_1step", "none"), (False, "q_nstep", "none"),
-                                                   (True, "q_nstep", "none"), (False, "a3c", "lstm"), (True, "a3c", "lstm")])
+@pytest.mark.parametrize(
+    "pixels,algorithm,core",
+    [
+        (False, "a3c", "none"),
+        (True, "a3c", "none"),
+        (False, "q_1step", "none"),
+        (False, "sarsa_1step", "none"),
+        (False, "q_nstep", "none"),
+        (True, "q_nstep", "none"),
+        (False, "a3c", "lstm"),
+        (True, "a3c", "lstm"),
+    ],
+)
 def test_chunked_step_equals_full_batch_step(pixels, algorithm, core):
     B, T, E = 2, 5, 4
-    spec = (EnvSpec((4, 20, 20), "uint8", 3, 4) if pixels else EnvSpec((4,), "float32", 3, 1))
+    spec = EnvSpec((4, 20, 20), "uint8", 3, 4) if pixels else EnvSpec((4,), "float32", 3, 1)
     model_cfg = ModelConfig(torso="paper" if pixels else "mlp", core=core, lstm_size=8)
-    fields = unroll_fields(spec.obs_shape, spec.obs_dtype, spec.num_actions, T, E, algorithm,
-                           core_size=8 if core == "lstm" else 0)
+    fields = unroll_fields(
+        spec.obs_shape, spec.obs_dtype, spec.num_actions, T, E, algorithm, core_size=8 if core == "lstm" else 0
+    )
     rng = np.random.default_rng(0)
     batch = {}
     for k, (shape, dtype) in fields.items():
@@ -76,7 +89,9 @@ def test_value_targets_bootstrap_from_the_target_network(algorithm):
     spec = EnvSpec((4,), "float32", A, 1)
     model = build_model(spec, ModelConfig(torso="mlp"), seed=0, algorithm=algorithm)
     online = [v.value for v in model.trainable_variables]
-    target = [v.value for v in build_model(spec, ModelConfig(torso="mlp"), seed=1, algorithm=algorithm).trainable_variables]
+    target = [
+        v.value for v in build_model(spec, ModelConfig(torso="mlp"), seed=1, algorithm=algorithm).trainable_variables
+    ]
     rng = np.random.default_rng(0)
     chunk = {
         "obs": rng.normal(size=(T + 1, E, 4)).astype(np.float32),

@@ -45,7 +45,9 @@ def test_q1_targets(seed):
 def test_sarsa_targets(seed):
     rewards, dones, tq, next_actions = _inputs(seed)
     ref = np_one_step_targets(rewards, dones, lambda t, n: tq[t, n, next_actions[t, n]])
-    got = sarsa_targets_fn(jnp.asarray(rewards), jnp.asarray(_discounts(dones)), jnp.asarray(tq), jnp.asarray(next_actions))
+    got = sarsa_targets_fn(
+        jnp.asarray(rewards), jnp.asarray(_discounts(dones)), jnp.asarray(tq), jnp.asarray(next_actions)
+    )
     np.testing.assert_allclose(np.asarray(got), ref, rtol=1e-5, atol=1e-5)
 
 
@@ -75,7 +77,9 @@ def test_q_loss_and_its_gradient(kind):
     np.testing.assert_allclose(float(loss), per.mean(), rtol=1e-5)
     np.testing.assert_allclose(float(m["losses/td_error"]), np.abs(td).mean(), rtol=1e-5)
     # Only the taken action's Q moves, by -td (clipped to [-1, 1] for Huber) / (T*N).
-    grad = np.asarray(jax.grad(lambda x: q_loss_fn(x, jnp.asarray(actions), jnp.asarray(targets), kind)[0])(jnp.asarray(q)))
+    grad = np.asarray(
+        jax.grad(lambda x: q_loss_fn(x, jnp.asarray(actions), jnp.asarray(targets), kind)[0])(jnp.asarray(q))
+    )
     expected = np.zeros_like(q)
     dtd = td if kind == "squared" else np.clip(td, -1, 1)
     np.put_along_axis(expected, actions[..., None], (-dtd / (T * N))[..., None], -1)
