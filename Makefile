@@ -9,7 +9,7 @@ PLAY   ?= --greedy --sticky 0
 
 BIN := $(VENV)/bin
 
-.PHONY: train play test test-slow install clean
+.PHONY: train play test test-slow lint install clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ test: $(BIN)/.installed
 
 test-slow: $(BIN)/.installed  # the long learning runs (A3C-LSTM on CartPole without velocities)
 	$(BIN)/python -m pytest -q -m slow
+
+lint: $(BIN)/.installed  # ruff (lint + format check) over the tree, mypy over common/
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -384,6 +384,6 @@ def describe(cls=Config, prefix: str = "") -> list[str]:
         if dataclasses.is_dataclass(tp):
             lines.extend(describe(tp, f"{prefix}{f.name}."))
             continue
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        default = f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
         lines.append(f"{prefix}{f.name} = {default!r}: {f.metadata.get('doc', '')}")
     return lines

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -82,6 +83,8 @@ class VecEnv:
     spec: EnvSpec
     num_envs: int
     frame_rate: float  # agent steps per second of game time (for videos and windows)
+    _env: Any  # the wrapped vector env
+    _seed: int
 
     def __init__(self, cfg: EnvConfig, num_envs: int):
         self.cfg = cfg
@@ -97,6 +100,16 @@ class VecEnv:
         self._returns[:] = 0.0
         self._lengths[:] = 0
         return self._reset(self._seed if seed is None else seed)
+
+    def _reset(self, seed: int) -> np.ndarray:
+        raise NotImplementedError
+
+    def step(self, actions: np.ndarray) -> Step:
+        raise NotImplementedError
+
+    def frames(self) -> np.ndarray:
+        """[E, H, W, 3] uint8 colour screens (envs made with frames)."""
+        raise NotImplementedError
 
     def _account(
         self,
@@ -178,6 +191,8 @@ class AtariEnv(VecEnv):
 
     def frames(self) -> np.ndarray:
         """[E, 210, 160, 3] uint8 colour screens; a game that ended in the last step shows its last screen."""
+        if self._frames is None:
+            raise RuntimeError("frames(): this env was made without with_frames=True, or not reset yet")
         return self._frames
 
     def step(self, actions: np.ndarray) -> Step:
@@ -194,6 +209,7 @@ class AtariEnv(VecEnv):
         return self._account(np.asarray(reward, np.float64), game_over, life_lost, obs, truncated, final_obs)
 
     def _step_colour(self, actions, reward, game_over) -> None:
+        assert self._colour is not None
         frames, c_reward, c_term, c_trunc, c_info = self._colour.step(actions)
         if not (np.array_equal(c_reward, reward) and np.array_equal(c_term | c_trunc, game_over)):
             raise RuntimeError("the colour emulator fell out of step with the agent's emulator")  # never seen
@@ -237,7 +253,7 @@ class GymEnv(VecEnv):
             num_envs=num_envs,
             vectorization_mode="sync",
             vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP},
-            **({"render_mode": "rgb_array"} if with_frames else {}),
+            render_mode="rgb_array" if with_frames else None,
         )
         self.frame_rate = float(self._env.metadata.get("render_fps") or 30)
         self._seed = seed
@@ -257,9 +273,10 @@ class GymEnv(VecEnv):
         except ConfigError:
             self._env.close()
             raise
+        obs_shape: tuple[int, ...]
         if self._pixels:
             self._stack = np.zeros((num_envs, cfg.frame_stack, cfg.screen_size, cfg.screen_size), np.uint8)
-            obs_shape, dtype = self._stack.shape[1:], "uint8"
+            obs_shape, dtype = tuple(self._stack.shape[1:]), "uint8"
         else:
             obs_shape, dtype = (len(self._mask[0]),) if self._mask else tuple(space.shape), "float32"
         self.spec = EnvSpec(obs_shape=obs_shape, obs_dtype=dtype, num_actions=int(act.n), frames_per_step=1)
@@ -288,7 +305,7 @@ class GymEnv(VecEnv):
 
         A game that just ended shows the next one's start.
         """
-        return np.stack(self._env.render())
+        return np.stack(self._env.render())  # type: ignore[arg-type]  # rgb_array mode: a tuple of arrays
 
     def _reset(self, seed: int) -> np.ndarray:
         obs, _ = self._env.reset(seed=seed)

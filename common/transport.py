@@ -24,7 +24,9 @@ import struct
 import threading
 import time
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
 from multiprocessing.connection import wait as wait_connections
+from typing import Any
 
 import numpy as np
 
@@ -97,12 +99,12 @@ def validate_unroll(unroll: dict[str, np.ndarray], fields: dict, num_actions: in
 class ActorEnd:
     """What one actor process holds: its slots, its two pipes, its put counter. Picklable at spawn."""
 
-    raw: object  # RawArray of bytes holding [slots] unrolls
+    raw: Any  # multiprocessing RawArray of bytes holding [slots] unrolls
     fields: dict
     slots: int
-    full_w: object  # Connection: actor -> learner, "slot full"
-    free_r: object  # Connection: learner -> actor, "slot free"
-    counters: object  # RawArray int64 [2]: puts (actor writes), gets (learner writes)
+    full_w: Connection  # actor -> learner, "slot full"
+    free_r: Connection  # learner -> actor, "slot free"
+    counters: Any  # multiprocessing RawArray int64 [2]: puts (actor writes), gets (learner writes)
 
     def __post_init__(self):
         self._free = list(range(self.slots))  # every slot starts free
@@ -221,7 +223,8 @@ class ExperienceQueue:
             for conn in ready:
                 i = readers[conn]
                 with self._lock:
-                    if self._pipes[i] is None or self._pipes[i][0] is not conn:
+                    pipes = self._pipes[i]
+                    if pipes is None or pipes[0] is not conn:
                         continue  # actor was restarted meanwhile
                     try:
                         slot, version = _NOTE.unpack(conn.recv_bytes())
@@ -236,10 +239,11 @@ class ExperienceQueue:
     def release(self, actor_id: int, generation: int, slot: int) -> None:
         """Give a slot back to its actor once its data was copied out."""
         with self._lock:
-            if self._generation[actor_id] != generation or self._pipes[actor_id] is None:
+            pipes = self._pipes[actor_id]
+            if self._generation[actor_id] != generation or pipes is None:
                 return
             try:
-                self._pipes[actor_id][3].send_bytes(_NOTE.pack(slot, 0))
+                pipes[3].send_bytes(_NOTE.pack(slot, 0))
             except (BrokenPipeError, OSError):
                 pass
 
