@@ -248,12 +248,13 @@ class GymEnv(VecEnv):
 
     def __init__(self, cfg: EnvConfig, num_envs: int, seed: int, with_frames: bool = False):
         super().__init__(cfg, num_envs)
+        render: dict[str, Any] = {"render_mode": "rgb_array"} if with_frames else {}  # not every env takes None
         self._env = gym.make_vec(
             cfg.id,
             num_envs=num_envs,
             vectorization_mode="sync",
             vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP},
-            render_mode="rgb_array" if with_frames else None,
+            **render,
         )
         self.frame_rate = float(self._env.metadata.get("render_fps") or 30)
         self._seed = seed
