@@ -45,14 +45,14 @@ def main() -> int:
                 },
             )
             s = train(cfg, quiet=True)
-        solved = s["solved_at"]
+        solved = s.solved_at
         rows.append(
             {
                 "seed": seed,
                 "solved": solved is not None,
                 "seconds": round(solved["seconds"], 1) if solved else None,
                 "frames": solved["frames"] if solved else None,
-                "first_update_seconds": round(s["first_update_seconds"], 1),
+                "first_update_seconds": round(s.first_update_seconds, 1),
             }
         )
         print(json.dumps(rows[-1]), flush=True)

@@ -1,6 +1,8 @@
 """The learner process: spawn actors, train on their unrolls, publish weights, log, checkpoint.
 
 Data flow: actors -> ExperienceQueue -> Batcher thread -> train_step -> WeightBoard -> actors.
+`train` runs five stages: build the run, start its services, the train loop, shut down, write
+the summary.
 """
 
 from __future__ import annotations
@@ -10,7 +12,8 @@ import os
 import queue
 import signal
 import time
-from collections import deque
+from dataclasses import dataclass
+from typing import Any
 
 import jax
 import numpy as np
@@ -28,6 +31,7 @@ from learner.batcher import Batcher
 from learner.checkpoint import Counters, resume_checkpoint, save_checkpoint
 from learner.evaluator import Evaluator
 from learner.metrics import MetricsLogger, log_line
+from learner.progress import Every, Progress, Summary
 from learner.train_step import (
     init_state,
     make_lr_schedule,
@@ -72,11 +76,40 @@ class StopRequest:
         return restore
 
 
+@dataclass
+class Run:
+    """Everything a run is built from: the learning state and the services around it."""
+
+    cfg: Config
+    run_path: str
+    ckpt_dir: str
+    model: Any
+    optimizer: Any
+    lr_schedule: Any
+    state: Any  # TrainState
+    train_step: Any  # jitted (state, batch) -> (state, metrics); compiled ahead in start_services
+    fields: dict  # unroll layout
+    update_frames: int
+    before: Counters  # where a resumed run continues from (zeros for a new run)
+    resumed: bool
+    exp_queue: ExperienceQueue
+    board: WeightBoard
+    remote: RemoteServer | None
+    pool: ActorPool
+    batcher: Batcher
+    metrics: MetricsLogger
+    evaluator: Evaluator
+
+    @property
+    def value_method(self) -> bool:
+        return is_value_method(self.cfg.algorithm)
+
+
 def _publish(board: WeightBoard, version: int, state) -> None:
     board.publish(version, [np.asarray(a) for a in list(state.trainable) + list(state.non_trainable)])
 
 
-def train(cfg: Config, stop: StopRequest | None = None, quiet: bool = False, resume: bool = False) -> dict:
+def train(cfg: Config, stop: StopRequest | None = None, quiet: bool = False, resume: bool = False) -> Summary:
     """Train `cfg` to `total_frames` (or until stopped) and return the run summary.
 
     resume: continue from the newest checkpoint in `<run>/checkpoints` (counters, optimizer,
@@ -84,215 +117,281 @@ def train(cfg: Config, stop: StopRequest | None = None, quiet: bool = False, res
     Raises ConfigError before any process is spawned if the env id, model or checkpoint do not fit.
     """
     stop = stop or StopRequest()
+    run = build_run(cfg, quiet, resume)
+    progress = Progress.resuming(run.before, cfg.run.stop_window)
+    outcome = "completed"
+    restore_signals = stop.install()
+    try:
+        start_services(run)
+        outcome = train_loop(run, progress, stop)
+    except BaseException as exc:
+        outcome = f"error ({type(exc).__name__})"
+        raise
+    finally:
+        shut_down(run, progress, outcome)
+        summary = write_summary(run, progress, outcome)
+        restore_signals()
+    return summary
+
+
+# ---------------------------------------------------------------- stage 1: build the run
+
+
+def build_run(cfg: Config, quiet: bool, resume: bool) -> Run:
+    """Model, optimizer, (resumed) state and every service, nothing started yet."""
     spec = probe_spec(cfg.env)  # unknown env ids fail here, before anything is spawned
     authkey = authkey_from_env() if cfg.remote.enabled else None  # no shared secret: refuse before writing anything
     model = build_model(spec, cfg.model, seed=cfg.seed, algorithm=cfg.algorithm)
-    value_method = is_value_method(cfg.algorithm)
-
     run_path = cfg.run_path
     ckpt_dir = os.path.join(run_path, "checkpoints")
     os.makedirs(ckpt_dir, exist_ok=True)
-
     T, E, B = cfg.actor.unroll_length, cfg.env.num_envs, cfg.learner.batch_unrolls
     update_frames = frames_per_update(cfg, spec.frames_per_step)
-    total_updates = total_updates_for(cfg.total_frames, update_frames)
-    lr_schedule = make_lr_schedule(cfg.learner, total_updates)  # also read for the metrics
-    optimizer = make_optimizer(cfg.learner, lr_schedule)
-    state = init_state(model, optimizer, with_target=value_method)
-    resumed = resume_checkpoint(ckpt_dir, model, optimizer, value_method, cfg.env.id, log_line) if resume else None
-    done = resumed.counters if resumed else Counters()
-    if resumed:
-        state = resumed.state
-        log_line(f"resuming from {resumed.weights_path}: {done.frames:,} frames, {done.updates} updates")
+    optimizer, lr_schedule, state, before, resumed = _learning_state(cfg, model, ckpt_dir, update_frames, resume)
     # Written only now: a --resume that finds nothing to resume from leaves the run's config.json as it was.
     config_lib.save(cfg, os.path.join(run_path, "config.json"))
-    train_step = make_train_step(model, optimizer, cfg.learner, E, T, cfg.algorithm)
 
-    ctx = context()
     fields = unroll_fields(spec.obs_shape, spec.obs_dtype, spec.num_actions, T, E, cfg.algorithm, core_size(model))
     remote_channels = cfg.remote.max_actors if cfg.remote.enabled else 0  # queue channels after the local actors'
-    exp_queue = ExperienceQueue(ctx, fields, cfg.actor.count + remote_channels, cfg.actor.queue_slots)
-    board = WeightBoard(ctx, [tuple(v.shape) for v in model_variables(model)])
-    _publish(board, done.updates, state)
+    exp_queue = ExperienceQueue(context(), fields, cfg.actor.count + remote_channels, cfg.actor.queue_slots)
+    board = WeightBoard(context(), [tuple(v.shape) for v in model_variables(model)])
+    _publish(board, before.updates, state)
     # Remote actors feed the same queue (one channel each) and read the same board, over TCP.
     remote = RemoteServer(cfg, exp_queue, board, spec.num_actions, cfg.actor.count, authkey) if authkey else None
-
-    pool = ActorPool(cfg, exp_queue, board, seed_base=done.actor_seed_base)
     batcher = Batcher(exp_queue, spec.num_actions, B, cfg.learner.prefetch_batches, cfg.learner.max_policy_lag)
-    batcher.learner_updates = updates = done.updates  # a resumed run's policy versions continue
-    metrics = MetricsLogger(run_path, quiet=quiet, resume_frames=done.frames if resumed else None)
-    evaluator = Evaluator(cfg, board, metrics, done.frames)
+    batcher.learner_updates = before.updates  # a resumed run's policy versions continue
+    metrics = MetricsLogger(run_path, quiet=quiet, resume_frames=before.frames if resumed else None)
     log_line(
         f"run {run_path}: {cfg.algorithm} on {cfg.env.id} ({spec.num_actions} actions, obs {spec.obs_shape} "
         f"{spec.obs_dtype}), {cfg.actor.count} actors x {E} envs, T={T}, B={B}, "
         f"{update_frames} frames/update, {cfg.total_frames:,} frames"
     )
+    return Run(
+        cfg=cfg,
+        run_path=run_path,
+        ckpt_dir=ckpt_dir,
+        model=model,
+        optimizer=optimizer,
+        lr_schedule=lr_schedule,
+        state=state,
+        train_step=make_train_step(model, optimizer, cfg.learner, E, T, cfg.algorithm),
+        fields=fields,
+        update_frames=update_frames,
+        before=before,
+        resumed=resumed,
+        exp_queue=exp_queue,
+        board=board,
+        remote=remote,
+        pool=ActorPool(cfg, exp_queue, board, seed_base=before.actor_seed_base),
+        batcher=batcher,
+        metrics=metrics,
+        evaluator=Evaluator(cfg, board, metrics, before.frames),
+    )
 
-    started = time.monotonic()
-    started_unix = time.time()  # lets a benchmark measure launch -> first update from outside
-    frames, episodes = done.frames, done.episodes
-    returns: deque = deque(done.returns, maxlen=max(100, cfg.run.stop_window))
-    lags: list[int] = []
-    last_metrics: dict = {}
-    next_log = started + cfg.run.log_interval_seconds
-    last_log_time, last_log_frames = started, frames
-    next_ckpt = (frames // cfg.run.checkpoint_interval_frames + 1) * cfg.run.checkpoint_interval_frames
-    next_target = (frames // cfg.learner.target_update_frames + 1) * cfg.learner.target_update_frames  # value methods
-    first_update_s = None
-    solved_at = None
-    reached_at = None  # run.target_return's first crossing
-    outcome = "completed"
-    restore_signals = stop.install()
 
-    def checkpoint():
-        write_back(state, model, optimizer)
-        counters = Counters(
-            frames, updates, episodes, done.elapsed_s + time.monotonic() - started, pool.next_seed_base(), list(returns)
-        )
-        save_checkpoint(ckpt_dir, model, optimizer, state.target, counters, cfg.run.keep_checkpoints)
+def _learning_state(cfg: Config, model, ckpt_dir: str, update_frames: int, resume: bool):
+    """(optimizer, lr schedule, train state, counters before this session, resumed?)."""
+    value_method = is_value_method(cfg.algorithm)
+    lr_schedule = make_lr_schedule(cfg.learner, total_updates_for(cfg.total_frames, update_frames))
+    optimizer = make_optimizer(cfg.learner, lr_schedule)
+    state = init_state(model, optimizer, with_target=value_method)
+    resumed = resume_checkpoint(ckpt_dir, model, optimizer, value_method, cfg.env.id, log_line) if resume else None
+    if resumed is None:
+        return optimizer, lr_schedule, state, Counters(), False
+    before = resumed.counters
+    log_line(f"resuming from {resumed.weights_path}: {before.frames:,} frames, {before.updates} updates")
+    return optimizer, lr_schedule, resumed.state, before, True
 
-    def log_row(now: float) -> None:
-        nonlocal last_log_time, last_log_frames, lags
-        m = {k: float(v) for k, v in last_metrics.items()}
-        row = {
-            "time/elapsed_s": done.elapsed_s + now - started,
-            "charts/frames": frames,
-            "charts/fps": (frames - last_log_frames) / max(now - last_log_time, 1e-9),
-            "charts/updates": updates,
-            "charts/episodes": episodes,
-            "charts/mean_return_100": float(np.mean(list(returns)[-100:])) if returns else float("nan"),
-            "actor/policy_lag_mean": float(np.mean(lags)) if lags else 0.0,
-            "actor/policy_lag_max": float(np.max(lags)) if lags else 0.0,
-            "learner/queue_size": exp_queue.fill(),
-            "learner/queue_capacity": exp_queue.capacity,
-            "learner/prefetched": batcher.out.qsize(),
-            "learner/dropped_unrolls": batcher.dropped,
-            "learner/stale_dropped_unrolls": batcher.stale_dropped,
-            "learner/actors_alive": pool.alive() + (remote.connected() if remote else 0),  # local + remote
-            "learner/actor_restarts": pool.restarts,
-            "learner/learning_rate": float(lr_schedule(updates)),
-        }
-        if value_method:  # each actor's current epsilon (NaN until it has sent an unroll)
-            eps = [batcher.epsilons.get(i, float("nan")) for i in range(cfg.actor.count)]
-            row.update({f"actor/epsilon_{i}": e for i, e in enumerate(eps)})
-            row["actor/epsilon_mean"] = float(np.nanmean(eps)) if not np.isnan(eps).all() else float("nan")
-        row.update(remote.metrics() if remote else {})
-        row.update(m)
-        row.update(evaluator.columns())
-        metrics.log(row)
-        last_log_time, last_log_frames, lags = now, frames, []
 
-    try:
-        pool.start()
-        if remote:
-            remote.start()
-        batcher.start()
-        evaluator.start()
-        # Compile now, while the actors start up, instead of when the first batch arrives.
-        batch_shapes = {k: jax.ShapeDtypeStruct((B, *shape), dtype) for k, (shape, dtype) in fields.items()}
-        train_step = train_step.lower(state, batch_shapes).compile()
-        while frames < cfg.total_frames and stop.reason is None:
-            pool.check()
-            evaluator.poll(frames)
-            if batcher.error is not None:
-                raise batcher.error
-            try:
-                batch, versions = batcher.out.get(timeout=0.5)
-            except queue.Empty:
-                batch = None
-            if batch is not None:
-                lags.extend((updates - versions).tolist())
-                state, step_metrics = train_step(state, batch)
-                updates += 1
-                batcher.learner_updates = updates
-                frames += update_frames
-                last_metrics = step_metrics
-                if first_update_s is None:
-                    first_update_s = time.monotonic() - started
-                if value_method and frames >= next_target:
-                    state = update_target(state)
-                    next_target = (frames // cfg.learner.target_update_frames + 1) * cfg.learner.target_update_frames
-                if updates % cfg.learner.publish_interval == 0:
-                    _publish(board, updates, state)
-                if frames >= next_ckpt:
-                    checkpoint()
-                    next_ckpt += cfg.run.checkpoint_interval_frames
-            while batcher.episodes:
-                ret, _length = batcher.episodes.popleft()
-                returns.append(ret)
-                episodes += 1
-            now = time.monotonic()
-            if now >= next_log:
-                if last_metrics:  # this session has trained (a resumed run starts with updates > 0)
-                    log_row(now)
-                else:  # no losses yet: say what we wait for instead of writing an empty row
-                    log_line(
-                        f"waiting for the first batch ({pool.alive()}/{cfg.actor.count} actors alive, "
-                        f"{exp_queue.fill()} unrolls queued)"
-                    )
-                next_log = now + cfg.run.log_interval_seconds
-            window = cfg.run.stop_window
-            if len(returns) >= window and (cfg.run.stop_at_return is not None or cfg.run.target_return is not None):
-                mean = float(np.mean(list(returns)[-window:]))
-                mark = {"frames": frames, "seconds": time.monotonic() - started, "episodes": episodes}
-                if reached_at is None and cfg.run.target_return is not None and mean >= cfg.run.target_return:
-                    reached_at = mark
-                if cfg.run.stop_at_return is not None and mean >= cfg.run.stop_at_return:
-                    solved_at, outcome = mark, "solved"
-                    break
-        if stop.reason is not None:
-            outcome = f"stopped by {stop.reason}"
-    except BaseException as exc:
-        outcome = f"error ({type(exc).__name__})"
-        raise
-    finally:
-        log_line(f"shutting down: {outcome}")
-        if remote:
-            remote.stop()
-        pool.stop()
-        evaluator.stop(
-            wait_s=60.0 if outcome in ("completed", "solved") else 0.0
-        )  # keep a finished run's last evaluation
-        batcher.stop()
-        if batcher.ident is not None:  # not started when pool.start() failed: keep that error, not join's
-            batcher.join(timeout=5.0)
-        exp_queue.close()
+# ---------------------------------------------------------------- stage 2: start the services
+
+
+def start_services(run: Run) -> None:
+    """Spawn the actors, open the remote port, start the batcher and evaluator; compile the train step
+    while the actors start up instead of when the first batch arrives."""
+    run.pool.start()
+    if run.remote:
+        run.remote.start()
+    run.batcher.start()
+    run.evaluator.start()
+    B = run.cfg.learner.batch_unrolls
+    batch_shapes = {k: jax.ShapeDtypeStruct((B, *shape), dtype) for k, (shape, dtype) in run.fields.items()}
+    run.train_step = run.train_step.lower(run.state, batch_shapes).compile()
+
+
+# ---------------------------------------------------------------- stage 3: the train loop
+
+
+def train_loop(run: Run, p: Progress, stop: StopRequest) -> str:
+    """Train until the frame budget, a stop request or `run.stop_at_return`; returns the outcome."""
+    cfg = run.cfg
+    log_every = Every(cfg.run.log_interval_seconds)  # on this session's seconds
+    checkpoint_every = Every(cfg.run.checkpoint_interval_frames, p.frames)
+    target_every = Every(cfg.learner.target_update_frames, p.frames)  # value methods
+    while p.frames < cfg.total_frames and stop.reason is None:
+        run.pool.check()
+        run.evaluator.poll(p.frames)
+        if run.batcher.error is not None:
+            raise run.batcher.error
         try:
-            checkpoint()
-        except Exception as exc:  # e.g. the state was lost with a failed step: keep the last good file
-            log_line(f"could not write the final checkpoint ({type(exc).__name__}: {exc}); the previous one stays")
-        now = time.monotonic()
-        try:
-            if last_metrics and frames > last_log_frames:
-                log_row(now)
-        finally:
-            metrics.close()
-        window = cfg.run.stop_window
-        summary = {
-            "outcome": outcome,
-            "frames": frames,
-            "updates": updates,
-            "episodes": episodes,
-            "seconds": now - started,
-            "started_unix": started_unix,
-            "first_update_seconds": first_update_s,
-            f"mean_return_last_{window}": float(np.mean(list(returns)[-window:])) if returns else None,
-            "mean_return_last_100": float(np.mean(list(returns)[-100:])) if returns else None,
-            "solved_at": solved_at,
-            "reached_target_at": reached_at,
-            "actor_restarts": pool.restarts,
-            "dropped_unrolls": batcher.dropped,
-            "stale_dropped_unrolls": batcher.stale_dropped,
-            "checkpoint": os.path.join(ckpt_dir, "latest.weights.h5"),
-            "resumed_from_frames": done.frames if resumed else None,
-            "eval_returns": evaluator.history,
-        }
-        with open(os.path.join(run_path, "summary.json.tmp"), "w") as fh:
-            json.dump(summary, fh, indent=2)
-        os.replace(os.path.join(run_path, "summary.json.tmp"), os.path.join(run_path, "summary.json"))
-        restore_signals()
+            batch, versions = run.batcher.out.get(timeout=0.5)
+        except queue.Empty:
+            batch = None
+        if batch is not None:
+            learn(run, p, batch, versions)
+            if run.value_method and target_every.due(p.frames):
+                run.state = update_target(run.state)
+            if p.updates % cfg.learner.publish_interval == 0:
+                _publish(run.board, p.updates, run.state)
+            if checkpoint_every.due(p.frames):
+                checkpoint(run, p)
+        while run.batcher.episodes:
+            ret, _length = run.batcher.episodes.popleft()
+            p.returns.append(ret)
+            p.episodes += 1
+        if log_every.due(p.seconds()):
+            log_progress(run, p)
+        if reached_returns(cfg, p):
+            return "solved"
+    return f"stopped by {stop.reason}" if stop.reason is not None else "completed"
+
+
+def learn(run: Run, p: Progress, batch: dict, versions: np.ndarray) -> None:
+    """One train step on `batch` (made by the policy versions `versions` [B])."""
+    p.lags.extend((p.updates - versions).tolist())
+    run.state, p.last_metrics = run.train_step(run.state, batch)
+    p.updates += 1
+    run.batcher.learner_updates = p.updates
+    p.frames += run.update_frames
+    if p.first_update_s is None:
+        p.first_update_s = p.seconds()
+
+
+def reached_returns(cfg: Config, p: Progress) -> bool:
+    """Note `run.target_return`'s first crossing; True once `run.stop_at_return` is reached."""
+    window = cfg.run.stop_window
+    if len(p.returns) < window or (cfg.run.stop_at_return is None and cfg.run.target_return is None):
+        return False
+    mean = p.mean_return(window)
+    if p.reached_at is None and cfg.run.target_return is not None and mean >= cfg.run.target_return:
+        p.reached_at = p.mark()
+    if cfg.run.stop_at_return is not None and mean >= cfg.run.stop_at_return:
+        p.solved_at = p.mark()
+        return True
+    return False
+
+
+def checkpoint(run: Run, p: Progress) -> None:
+    write_back(run.state, run.model, run.optimizer)
+    counters = p.counters(run.pool.next_seed_base())
+    save_checkpoint(run.ckpt_dir, run.model, run.optimizer, run.state.target, counters, run.cfg.run.keep_checkpoints)
+
+
+def log_progress(run: Run, p: Progress) -> None:
+    """A metrics row and progress line, or, before the first update, what the learner waits for."""
+    if p.last_metrics:  # this session has trained (a resumed run starts with updates > 0)
+        log_row(run, p)
+    else:
         log_line(
-            f"done: {frames:,} frames, {updates} updates, {episodes} episodes in {summary['seconds']:.1f}s; "
-            f"checkpoint {summary['checkpoint']}"
+            f"waiting for the first batch ({run.pool.alive()}/{run.cfg.actor.count} actors alive, "
+            f"{run.exp_queue.fill()} unrolls queued)"
         )
+
+
+def log_row(run: Run, p: Progress) -> None:
+    now = time.monotonic()
+    run.metrics.log(metrics_row(run, p, now))
+    p.last_log_time, p.last_log_frames, p.lags = now, p.frames, []
+
+
+def metrics_row(run: Run, p: Progress, now: float) -> dict:
+    """One metrics.csv row / TensorBoard step: progress, actors, queue, schedule, losses, evaluation."""
+    cfg, batcher = run.cfg, run.batcher
+    return100 = p.mean_return(100)
+    row = {
+        "time/elapsed_s": p.elapsed_before_s + now - p.started,
+        "charts/frames": p.frames,
+        "charts/fps": (p.frames - p.last_log_frames) / max(now - p.last_log_time, 1e-9),
+        "charts/updates": p.updates,
+        "charts/episodes": p.episodes,
+        "charts/mean_return_100": return100 if return100 is not None else float("nan"),
+        "actor/policy_lag_mean": float(np.mean(p.lags)) if p.lags else 0.0,
+        "actor/policy_lag_max": float(np.max(p.lags)) if p.lags else 0.0,
+        "learner/queue_size": run.exp_queue.fill(),
+        "learner/queue_capacity": run.exp_queue.capacity,
+        "learner/prefetched": batcher.out.qsize(),
+        "learner/dropped_unrolls": batcher.dropped,
+        "learner/stale_dropped_unrolls": batcher.stale_dropped,
+        "learner/actors_alive": run.pool.alive() + (run.remote.connected() if run.remote else 0),  # local + remote
+        "learner/actor_restarts": run.pool.restarts,
+        "learner/learning_rate": float(run.lr_schedule(p.updates)),
+    }
+    if run.value_method:  # each actor's current epsilon (NaN until it has sent an unroll)
+        eps = [batcher.epsilons.get(i, float("nan")) for i in range(cfg.actor.count)]
+        row.update({f"actor/epsilon_{i}": e for i, e in enumerate(eps)})
+        row["actor/epsilon_mean"] = float(np.nanmean(eps)) if not np.isnan(eps).all() else float("nan")
+    row.update(run.remote.metrics() if run.remote else {})
+    row.update({k: float(v) for k, v in p.last_metrics.items()})
+    row.update(run.evaluator.columns())
+    return row
+
+
+# ---------------------------------------------------------------- stage 4: shut down
+
+
+def shut_down(run: Run, p: Progress, outcome: str) -> None:
+    """Stop every service, then write the final checkpoint and metrics row (a failed one keeps the last good)."""
+    log_line(f"shutting down: {outcome}")
+    if run.remote:
+        run.remote.stop()
+    run.pool.stop()
+    run.evaluator.stop(wait_s=60.0 if outcome in ("completed", "solved") else 0.0)  # keep a finished run's last one
+    run.batcher.stop()
+    if run.batcher.ident is not None:  # not started when pool.start() failed: keep that error, not join's
+        run.batcher.join(timeout=5.0)
+    run.exp_queue.close()
+    try:
+        checkpoint(run, p)
+    except Exception as exc:  # e.g. the state was lost with a failed step: keep the last good file
+        log_line(f"could not write the final checkpoint ({type(exc).__name__}: {exc}); the previous one stays")
+    try:
+        if p.last_metrics and p.frames > p.last_log_frames:
+            log_row(run, p)
+    finally:
+        run.metrics.close()
+
+
+# ---------------------------------------------------------------- stage 5: the summary
+
+
+def write_summary(run: Run, p: Progress, outcome: str) -> Summary:
+    window = run.cfg.run.stop_window
+    summary = Summary(
+        outcome=outcome,
+        frames=p.frames,
+        updates=p.updates,
+        episodes=p.episodes,
+        seconds=p.seconds(),
+        started_unix=p.started_unix,
+        first_update_seconds=p.first_update_s,
+        stop_window=window,
+        mean_return_last_window=p.mean_return(window),
+        mean_return_last_100=p.mean_return(100),
+        solved_at=p.solved_at,
+        reached_target_at=p.reached_at,
+        actor_restarts=run.pool.restarts,
+        dropped_unrolls=run.batcher.dropped,
+        stale_dropped_unrolls=run.batcher.stale_dropped,
+        checkpoint=os.path.join(run.ckpt_dir, "latest.weights.h5"),
+        resumed_from_frames=run.before.frames if run.resumed else None,
+        eval_returns=run.evaluator.history,
+    )
+    tmp = os.path.join(run.run_path, "summary.json.tmp")
+    with open(tmp, "w") as fh:
+        json.dump(summary.to_dict(), fh, indent=2)
+    os.replace(tmp, os.path.join(run.run_path, "summary.json"))
+    log_line(
+        f"done: {p.frames:,} frames, {p.updates} updates, {p.episodes} episodes in {summary.seconds:.1f}s; "
+        f"checkpoint {summary.checkpoint}"
+    )
     return summary

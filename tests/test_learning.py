@@ -15,10 +15,10 @@ def _solves_475(tmp_path, name, **overrides):
     def attempt(seed):
         cfg = learning_config(tmp_path, name, seed, **{"run.stop_at_return": 475.0, "run.stop_window": 20, **overrides})
         summary = train(cfg, quiet=True)
-        solved = summary["solved_at"] is not None and summary["mean_return_last_20"] >= 475.0
+        solved = summary.solved_at is not None and summary.mean_return_last_window >= 475.0
         return (
             solved,
-            f"{summary['outcome']} at {summary['frames']:,} frames, last 20 episodes {summary['mean_return_last_20']}",
+            f"{summary.outcome} at {summary.frames:,} frames, last 20 episodes {summary.mean_return_last_window}",
         )
 
     passes_with_some_seed(attempt)
@@ -36,8 +36,8 @@ def test_value_method_cartpole_greedy_reaches_195(tmp_path, method):
     def attempt(seed):
         cfg = learning_config(tmp_path, f"cartpole_{method}", seed)
         summary = train(cfg, quiet=True)
-        assert summary["frames"] >= cfg.total_frames, summary
-        returns = evaluate(cfg, summary["checkpoint"], episodes=20)
+        assert summary.frames >= cfg.total_frames, summary
+        returns = evaluate(cfg, summary.checkpoint, episodes=20)
         assert len(returns) == 20
         return np.mean(returns) >= 195.0, f"{method}: greedy mean {np.mean(returns):.1f} over 20 episodes: {returns}"
 
@@ -65,12 +65,12 @@ def test_a3c_lstm_masked_cartpole_reaches_475(tmp_path):
         )
         assert cfg.env.obs_wrapper == "mask_velocity" and cfg.model.core == "lstm"
         summary = train(cfg, quiet=True)
-        if summary["solved_at"] is None or summary["mean_return_last_20"] < 475.0:
+        if summary.solved_at is None or summary.mean_return_last_window < 475.0:
             return False, f"did not reach 475 in {cfg.total_frames:,} frames: {summary}"
-        returns = evaluate(cfg, summary["checkpoint"], episodes=20, greedy=False)
+        returns = evaluate(cfg, summary.checkpoint, episodes=20, greedy=False)
         return (
             np.mean(returns) >= 150.0,
-            f"solved at {summary['frames']:,} frames; sampled mean {np.mean(returns):.1f} over 20 episodes: {returns}",
+            f"solved at {summary.frames:,} frames; sampled mean {np.mean(returns):.1f} over 20 episodes: {returns}",
         )
 
     passes_with_some_seed(attempt)

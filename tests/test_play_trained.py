@@ -17,7 +17,7 @@ def test_cartpole_trained_to_475_plays_475_from_the_saved_file(tmp_path, capsys)
     def attempt(seed):
         cfg = learning_config(tmp_path, "cartpole_a3c", seed)
         summary = train(cfg, quiet=True)
-        assert summary["frames"] >= cfg.total_frames, summary
+        assert summary.frames >= cfg.total_frames, summary
         capsys.readouterr()
         # The run folder as a user passes it: its config.json and checkpoints/latest.weights.h5.
         assert play.main([cfg.run_path, "--episodes", "10", "--seed", "1", "--greedy"]) == 0
@@ -27,6 +27,6 @@ def test_cartpole_trained_to_475_plays_475_from_the_saved_file(tmp_path, capsys)
         assert len(scores) == 10
         mean = float(re.search(r"^10 episodes: mean ([\d.]+),", out, re.M).group(1))
         assert abs(mean - sum(scores) / 10) < 0.05, out
-        return mean >= 475.0, f"last 100 episodes in training {summary['mean_return_last_100']}; played: {out}"
+        return mean >= 475.0, f"last 100 episodes in training {summary.mean_return_last_100}; played: {out}"
 
     passes_with_some_seed(attempt)
