@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
 import time
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
-from common.launch import enable_compile_cache
+from common.process import enable_compile_cache
 
 enable_compile_cache()
 
@@ -35,9 +34,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     args = parse_args(argv)
     from common.config import ConfigError
-    from common.launch import SINGLE_THREAD_ENV, context, spawn
+    from common.process import SINGLE_THREAD_ENV, StopFlag, catch_stop_signals, context, spawn, stop_processes
     from common.remote_protocol import authkey_from_env, parse_address
-    from common.transport import StopFlag
 
     try:
         host, port = parse_address(args.learner)
@@ -49,8 +47,7 @@ def main(argv=None) -> int:
         return 2
 
     reason: list[str] = []  # set by a signal: why we stop
-    signal.signal(signal.SIGTERM, lambda s, f: reason.append("SIGTERM"))
-    signal.signal(signal.SIGINT, lambda s, f: reason.append("Ctrl-C"))
+    catch_stop_signals(reason.append)
     stop = StopFlag(context())
     procs = [
         spawn(ENTRY, (i, host, port, authkey, stop, os.getpid()), env=SINGLE_THREAD_ENV, name=f"remote-actor-{i}")
@@ -64,13 +61,7 @@ def main(argv=None) -> int:
             code = p.exitcode  # a process gave up (wrong authkey) or crashed: stop the rest too
             break
     stop.set()
-    deadline = time.monotonic() + 10.0
-    for p in procs:
-        p.join(timeout=max(deadline - time.monotonic(), 0.1))
-    for p in procs:
-        if p.is_alive():
-            p.kill()
-            p.join(timeout=3.0)
+    stop_processes(procs, deadline_s=10.0)
     return 130 if reason[:1] == ["Ctrl-C"] else code
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
@@ -79,7 +78,7 @@ def run_eval_actor(cfg_dict: dict, board, conn, stop_event, seed: int, parent_pi
     import jax
 
     from actor.loop import make_policy_step
-    from common.transport import parent_alive
+    from common.process import parent_alive
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the learner decides
     cfg = from_dict(cfg_dict)
@@ -107,15 +106,7 @@ def run_eval_actor(cfg_dict: dict, board, conn, stop_event, seed: int, parent_pi
 
 
 def eval_entry(*args) -> None:
-    """Spawn target wrapper: a crash prints one traceback to stderr and exits non-zero."""
-    try:
-        run_eval_actor(*args)
-    except (KeyboardInterrupt, BrokenPipeError, EOFError):
-        pass
-    except Exception:
-        import traceback
+    """Spawn target (`learner.evaluator`): a crash prints one traceback and exits 1."""
+    from common.process import guarded_entry
 
-        print("[eval actor] crashed:", file=sys.stderr)
-        traceback.print_exc()
-        sys.stderr.flush()
-        os._exit(1)
+    guarded_entry("eval actor", run_eval_actor, *args, quiet=(KeyboardInterrupt, BrokenPipeError, EOFError))

@@ -9,18 +9,14 @@ produced it. It pulls newer weights from the weight board every
 
 from __future__ import annotations
 
-import os
-import signal
-import sys
-import time
-
 import numpy as np
 
 from actor.exploration import draw_final_epsilon, epsilon_at
 from common.config import frames_per_update, from_dict, is_value_method
 from common.env import make_env
 from common.model import initial_core, reset_core
-from common.transport import ActorEnd, WeightBoard, parent_alive
+from common.process import catch_stop_signals, guarded_entry, parent_alive
+from common.transport import ActorEnd, WeightBoard
 
 
 def make_policy_step(model, algorithm: str = "a3c", greedy: bool = False):
@@ -98,22 +94,16 @@ def bootstrap_truncated(reward: np.ndarray, truncated: np.ndarray, final_value: 
 
 
 def run_actor(actor_id: int, cfg_dict: dict, end: ActorEnd, board: WeightBoard, stop_event, seed: int, parent_pid: int):
-    """Entry point of an actor process (started by `common.launch.spawn`)."""
+    """Entry point of an actor process (started by `common.process.spawn`)."""
     import jax
 
     from common.model import build_model
 
-    stopping = False
-
-    def on_term(signum, frame):
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGTERM, on_term)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the learner decides
+    stop_reasons: list[str] = []
+    catch_stop_signals(stop_reasons.append, interrupt=False)  # Ctrl-C reaches the whole group; the learner decides
 
     def should_stop() -> bool:
-        return stopping or stop_event.is_set() or not parent_alive(parent_pid)
+        return bool(stop_reasons) or stop_event.is_set() or not parent_alive(parent_pid)
 
     cfg = from_dict(cfg_dict)
     T, E = cfg.actor.unroll_length, cfg.env.num_envs
@@ -186,16 +176,5 @@ def run_actor(actor_id: int, cfg_dict: dict, end: ActorEnd, board: WeightBoard, 
 
 
 def main_entry(*args):
-    """Spawn target wrapper: a crash prints one traceback to stderr and exits non-zero."""
-    try:
-        run_actor(*args)
-    except KeyboardInterrupt:
-        pass
-    except Exception:
-        import traceback
-
-        print(f"[actor {args[0]}] crashed:", file=sys.stderr)
-        traceback.print_exc()
-        sys.stderr.flush()
-        time.sleep(0.1)
-        os._exit(1)
+    """Spawn target (`ActorPool`): a crash prints one traceback and exits 1."""
+    guarded_entry(f"actor {args[0]}", run_actor, *args)

@@ -16,7 +16,7 @@ import sys
 os.environ.setdefault("KERAS_BACKEND", "jax")
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 
-from common.launch import enable_compile_cache
+from common.process import enable_compile_cache
 
 enable_compile_cache()
 

@@ -20,6 +20,7 @@ import numpy as np
 
 from common import config as config_lib
 from common.config import Config, ConfigError
+from common.process import derive_seed, get_logger
 from common.remote_protocol import (
     FETCH,
     NO_WEIGHTS,
@@ -41,8 +42,7 @@ from common.transport import ExperienceQueue, WeightBoard, validate_unroll
 HEADER_ROOM = 1 << 16  # bytes allowed beyond the arrays for the message header
 
 
-def _log(text: str) -> None:
-    print(f"[learner] {text}", flush=True)
+log = get_logger("learner")
 
 
 class RemoteServer:
@@ -86,7 +86,7 @@ class RemoteServer:
         t = threading.Thread(target=self._accept_loop, name="remote-accept", daemon=True)
         t.start()
         self._threads.append(t)
-        _log(f"listening for remote actors on {self.address[0]}:{self.address[1]}")
+        log.info(f"listening for remote actors on {self.address[0]}:{self.address[1]}")
 
     def stop(self) -> None:
         """Close the listener and every connection; never waits on a peer."""
@@ -142,7 +142,7 @@ class RemoteServer:
                 server_handshake(sock, conn, self.authkey)
             except AuthenticationError:
                 self._count("refused")
-                _log(f"refused a remote actor from {peer}: wrong authkey")
+                log.info(f"refused a remote actor from {peer}: wrong authkey")
                 return
             with self._lock:
                 channel = self._free_channels.pop(0) if self._free_channels and not self._stop.is_set() else None
@@ -152,12 +152,11 @@ class RemoteServer:
                     number = self.connections
             if channel is None:
                 self._count("refused")
-                _log(f"refused a remote actor from {peer}: already serving remote.max_actors")
+                log.info(f"refused a remote actor from {peer}: already serving remote.max_actors")
                 conn.send_bytes(REFUSED + b"the learner serves remote.max_actors remote actors already")
                 return
             end = self.exp_queue.actor_end(channel)
-            # Distinct, reproducible seeds per connection, away from the local actors' (see ActorPool._seed).
-            seed = (self.seed_base * 1_000_003 + 500_009 + number * 7_919) % (2**31 - 2**16)
+            seed = derive_seed(self.seed_base, "remote", number)
             conn.send_bytes(
                 encode_hello(
                     {
@@ -171,10 +170,10 @@ class RemoteServer:
                     }
                 )
             )
-            _log(f"remote actor {channel} connected from {peer}")
+            log.info(f"remote actor {channel} connected from {peer}")
             self._relay(conn, end, channel, peer)
         except ProtocolError as exc:
-            _log(f"closed remote actor {channel} ({peer}): {exc}")
+            log.info(f"closed remote actor {channel} ({peer}): {exc}")
         except (EOFError, OSError):
             pass  # the peer went away or stop() shut the socket
         finally:
@@ -186,7 +185,7 @@ class RemoteServer:
                     self._peers.pop(channel, None)
                     self._free_channels.append(channel)
                 if not self._stop.is_set():
-                    _log(f"remote actor {channel} ({peer}) disconnected")
+                    log.info(f"remote actor {channel} ({peer}) disconnected")
 
     def _relay(self, conn, end, channel: int, peer: str) -> None:
         """Move unrolls in, freed slots and weights out, until the peer goes or the server stops."""
@@ -224,7 +223,7 @@ class RemoteServer:
         reason = arrays if isinstance(arrays, str) else self._check(arrays, version)
         if reason is not None:
             self._count("dropped")
-            _log(f"dropped an unroll from remote actor {channel} ({peer}): {reason}")
+            log.info(f"dropped an unroll from remote actor {channel} ({peer}): {reason}")
             conn.send_bytes(encode_ack(slot))  # nothing was queued: the slot is free again at once
             return
         for name in self.fields:

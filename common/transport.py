@@ -19,7 +19,6 @@ never block the writer and a reader killed mid-copy leaves nothing locked.
 
 from __future__ import annotations
 
-import os
 import struct
 import threading
 import time
@@ -324,22 +323,3 @@ def poll_for_weights(fetch, have_version: int, timeout: float, should_stop, poll
             return got
         time.sleep(poll_s)
     return None
-
-
-class StopFlag:
-    """A cross-process boolean read without any lock (a `multiprocessing.Event` takes a
-    shared lock in `is_set`; an actor killed while holding it would block the learner)."""
-
-    def __init__(self, ctx):
-        self._raw = ctx.RawValue("b", 0)
-
-    def set(self) -> None:
-        self._raw.value = 1
-
-    def is_set(self) -> bool:
-        return bool(self._raw.value)
-
-
-def parent_alive(parent_pid: int) -> bool:
-    """False once the process that spawned us is gone (we were re-parented)."""
-    return os.getppid() == parent_pid

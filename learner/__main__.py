@@ -8,7 +8,7 @@ import sys
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
-from common.launch import enable_compile_cache
+from common.process import enable_compile_cache
 
 enable_compile_cache()
 

@@ -7,9 +7,10 @@ import time
 
 from common import config as config_lib
 from common.config import Config
-from common.launch import SINGLE_THREAD_ENV, context, spawn
-from common.transport import ExperienceQueue, StopFlag, WeightBoard
-from learner.metrics import log_line
+from common.process import SINGLE_THREAD_ENV, StopFlag, context, derive_seed, get_logger, spawn, stop_processes
+from common.transport import ExperienceQueue, WeightBoard
+
+log = get_logger("learner")
 
 ACTOR_ENTRY = "actor.loop:main_entry"  # by name: learner never imports actor
 MAX_RESTARTS_PER_MINUTE = 5
@@ -35,10 +36,7 @@ class ActorPool:
         self._early_deaths = [0] * cfg.actor.count
 
     def _seed(self, actor_id: int, incarnation: int) -> int:
-        # Distinct, reproducible seeds per actor and per restart; envs within an actor count up from it.
-        # Kept below 2**31 minus room for the env index: ALE and Keras take 32-bit seeds.
-        incarnation += self.seed_base
-        return (self.cfg.seed * 1_000_003 + actor_id * 10_007 + incarnation * 101) % (2**31 - 2**16)
+        return derive_seed(self.cfg.seed, "actor", actor_id, incarnation + self.seed_base)
 
     def next_seed_base(self) -> int:
         """The seed base a run resumed from now must use: past every incarnation used so far."""
@@ -72,7 +70,7 @@ class ActorPool:
             now = time.monotonic()
             recent = [t for t in self._recent[i] if now - t < 60.0] + [now]
             self._recent[i] = recent
-            log_line(f"actor {i} (pid {proc.pid}) died with exit code {proc.exitcode}; starting a new one")
+            log.info(f"actor {i} (pid {proc.pid}) died with exit code {proc.exitcode}; starting a new one")
             early = self.exp_queue.puts(i) == self._puts_at_start[i]
             self._early_deaths[i] = self._early_deaths[i] + 1 if early else 0
             if len(recent) > MAX_RESTARTS_PER_MINUTE:
@@ -92,14 +90,4 @@ class ActorPool:
     def stop(self, timeout: float = 10.0) -> None:
         """Ask every actor to stop, then terminate and finally kill stragglers. No child survives."""
         self.stop_event.set()
-        deadline = time.monotonic() + timeout
-        for p in self.procs:
-            if p is not None:
-                p.join(timeout=max(deadline - time.monotonic(), 0.1))
-        for p in self.procs:
-            if p is not None and p.is_alive():
-                p.terminate()
-                p.join(timeout=3.0)
-            if p is not None and p.is_alive():
-                p.kill()
-                p.join(timeout=3.0)
+        stop_processes(self.procs, deadline_s=timeout)

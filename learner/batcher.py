@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import collections
 import queue
-import sys
 import threading
 
 import numpy as np
 
+from common.process import get_logger
 from common.transport import ExperienceQueue, validate_unroll
+
+log = get_logger("learner")
 
 
 class Batcher(threading.Thread):
@@ -83,7 +85,7 @@ class Batcher(threading.Thread):
             reason = validate_unroll(row, self.fields, self.num_actions)  # checked on our copy
             if reason is not None:
                 self.dropped += 1
-                print(f"[learner] dropped an unroll from actor {actor_id}: {reason}", file=sys.stderr)
+                log.warning(f"dropped an unroll from actor {actor_id}: {reason}")
                 continue
             ended = ~np.isnan(row["episode_return"])  # [T, E]; counted even if dropped as stale below: they were played
             self.episodes.extend(zip(row["episode_return"][ended].tolist(), row["episode_length"][ended].tolist()))

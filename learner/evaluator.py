@@ -17,9 +17,11 @@ import numpy as np
 
 from common import config as config_lib
 from common.config import Config
-from common.launch import SINGLE_THREAD_ENV, context, spawn
-from common.transport import StopFlag, WeightBoard
-from learner.metrics import MetricsLogger, log_line
+from common.process import SINGLE_THREAD_ENV, StopFlag, context, derive_seed, get_logger, spawn, stop_processes
+from common.transport import WeightBoard
+from learner.metrics import MetricsLogger
+
+log = get_logger("learner")
 
 EVAL_ENTRY = "actor.evaluate:eval_entry"
 
@@ -45,7 +47,7 @@ class Evaluator:
         ctx = context()
         self._conn, child_conn = ctx.Pipe(duplex=True)
         self._stop = StopFlag(ctx)
-        seed = (self.cfg.seed * 1_000_003 + 999_983) % (2**31 - 2**16)  # apart from every training actor's seeds
+        seed = derive_seed(self.cfg.seed, "eval")
         args = (config_lib.to_dict(self.cfg), self.board, child_conn, self._stop, seed, os.getpid())
         self._proc = spawn(EVAL_ENTRY, args, env=SINGLE_THREAD_ENV, name="eval-actor")
 
@@ -62,7 +64,7 @@ class Evaluator:
             self.history.append({"frames": int(eval_frames), "mean": mean, "returns": [float(r) for r in returns]})
             self._unlogged = (int(eval_frames), mean)
             self.metrics.log_scalar("eval/episodic_return", mean, int(eval_frames))
-            log_line(
+            log.info(
                 f"evaluation at {eval_frames:,} frames: mean return {mean:.1f} over {len(returns)} greedy episodes"
             )
 
@@ -72,12 +74,12 @@ class Evaluator:
             return
         self._collect()
         if not self._proc.is_alive():
-            log_line(f"the evaluation actor died (exit code {self._proc.exitcode}); evaluation is off for this run")
+            log.info(f"the evaluation actor died (exit code {self._proc.exitcode}); evaluation is off for this run")
             self._proc = None
             return
         if frames >= self.next_eval:
             if self._busy:
-                log_line(f"evaluation due at {self.next_eval:,} frames skipped: the previous one is still running")
+                log.info(f"evaluation due at {self.next_eval:,} frames skipped: the previous one is still running")
             else:
                 self._conn.send(frames)
                 self._busy = True
@@ -97,14 +99,6 @@ class Evaluator:
             self._collect(timeout=wait_s)
         if self._stop is not None:
             self._stop.set()
-        proc = self._proc
-        if proc is not None:
-            proc.join(timeout=5.0)
-            if proc.is_alive():
-                proc.terminate()
-                proc.join(timeout=3.0)
-            if proc.is_alive():
-                proc.kill()
-                proc.join(timeout=3.0)
+        stop_processes([self._proc], deadline_s=5.0)
         if self._conn is not None:
             self._conn.close()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import math
 import os
-import sys
 
 
 def format_progress(m: dict) -> str:
@@ -101,7 +100,3 @@ def _truncate_csv(path: str, frames: int) -> list[str] | None:
         fh.writelines(kept)
     os.replace(tmp, path)
     return columns
-
-
-def log_line(text: str) -> None:
-    print(f"[learner] {text}", file=sys.stdout, flush=True)

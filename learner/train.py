@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import queue
-import signal
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -21,8 +20,8 @@ import numpy as np
 from common import config as config_lib
 from common.config import Config, frames_per_update, is_value_method
 from common.env import probe_spec
-from common.launch import context
 from common.model import build_model, core_size, model_variables
+from common.process import catch_stop_signals, context, get_logger
 from common.remote_protocol import authkey_from_env
 from common.remote_server import RemoteServer
 from common.transport import ExperienceQueue, WeightBoard, unroll_fields
@@ -30,7 +29,7 @@ from learner.actor_pool import ActorPool
 from learner.batcher import Batcher
 from learner.checkpoint import Counters, resume_checkpoint, save_checkpoint
 from learner.evaluator import Evaluator
-from learner.metrics import MetricsLogger, log_line
+from learner.metrics import MetricsLogger
 from learner.progress import Every, Progress, Summary
 from learner.train_step import (
     init_state,
@@ -42,35 +41,33 @@ from learner.train_step import (
     write_back,
 )
 
+log = get_logger("learner")
+
 
 class StopRequest:
-    """Set by SIGTERM / SIGINT handlers; the train loop checks it between updates."""
+    """Set by SIGTERM / Ctrl-C; the train loop checks it between updates. A second Ctrl-C stops waiting."""
 
     def __init__(self):
         self.reason: str | None = None
         self.interrupted = False
         self._installed = False
 
+    def request(self, reason: str) -> None:
+        if reason == "Ctrl-C":
+            if self.interrupted:  # second Ctrl-C: stop waiting on anything
+                raise KeyboardInterrupt
+            self.interrupted = True
+        self.reason = self.reason or reason
+
     def install(self):
         """Install the handlers; returns a function restoring the previous ones. Idempotent."""
         if self._installed:
             return lambda: None
         self._installed = True
-
-        def on_term(signum, frame):
-            self.reason = self.reason or "SIGTERM"
-
-        def on_int(signum, frame):
-            if self.interrupted:  # second Ctrl-C: stop waiting on anything
-                raise KeyboardInterrupt
-            self.interrupted = True
-            self.reason = "Ctrl-C"
-
-        previous = (signal.signal(signal.SIGTERM, on_term), signal.signal(signal.SIGINT, on_int))
+        restore_handlers = catch_stop_signals(self.request)
 
         def restore():
-            signal.signal(signal.SIGTERM, previous[0])
-            signal.signal(signal.SIGINT, previous[1])
+            restore_handlers()
             self._installed = False
 
         return restore
@@ -161,7 +158,7 @@ def build_run(cfg: Config, quiet: bool, resume: bool) -> Run:
     batcher = Batcher(exp_queue, spec.num_actions, B, cfg.learner.prefetch_batches, cfg.learner.max_policy_lag)
     batcher.learner_updates = before.updates  # a resumed run's policy versions continue
     metrics = MetricsLogger(run_path, quiet=quiet, resume_frames=before.frames if resumed else None)
-    log_line(
+    log.info(
         f"run {run_path}: {cfg.algorithm} on {cfg.env.id} ({spec.num_actions} actions, obs {spec.obs_shape} "
         f"{spec.obs_dtype}), {cfg.actor.count} actors x {E} envs, T={T}, B={B}, "
         f"{update_frames} frames/update, {cfg.total_frames:,} frames"
@@ -195,11 +192,11 @@ def _learning_state(cfg: Config, model, ckpt_dir: str, update_frames: int, resum
     lr_schedule = make_lr_schedule(cfg.learner, total_updates_for(cfg.total_frames, update_frames))
     optimizer = make_optimizer(cfg.learner, lr_schedule)
     state = init_state(model, optimizer, with_target=value_method)
-    resumed = resume_checkpoint(ckpt_dir, model, optimizer, value_method, cfg.env.id, log_line) if resume else None
+    resumed = resume_checkpoint(ckpt_dir, model, optimizer, value_method, cfg.env.id, log.info) if resume else None
     if resumed is None:
         return optimizer, lr_schedule, state, Counters(), False
     before = resumed.counters
-    log_line(f"resuming from {resumed.weights_path}: {before.frames:,} frames, {before.updates} updates")
+    log.info(f"resuming from {resumed.weights_path}: {before.frames:,} frames, {before.updates} updates")
     return optimizer, lr_schedule, resumed.state, before, True
 
 
@@ -292,7 +289,7 @@ def log_progress(run: Run, p: Progress) -> None:
     if p.last_metrics:  # this session has trained (a resumed run starts with updates > 0)
         log_row(run, p)
     else:
-        log_line(
+        log.info(
             f"waiting for the first batch ({run.pool.alive()}/{run.cfg.actor.count} actors alive, "
             f"{run.exp_queue.fill()} unrolls queued)"
         )
@@ -341,7 +338,7 @@ def metrics_row(run: Run, p: Progress, now: float) -> dict:
 
 def shut_down(run: Run, p: Progress, outcome: str) -> None:
     """Stop every service, then write the final checkpoint and metrics row (a failed one keeps the last good)."""
-    log_line(f"shutting down: {outcome}")
+    log.info(f"shutting down: {outcome}")
     if run.remote:
         run.remote.stop()
     run.pool.stop()
@@ -353,7 +350,7 @@ def shut_down(run: Run, p: Progress, outcome: str) -> None:
     try:
         checkpoint(run, p)
     except Exception as exc:  # e.g. the state was lost with a failed step: keep the last good file
-        log_line(f"could not write the final checkpoint ({type(exc).__name__}: {exc}); the previous one stays")
+        log.info(f"could not write the final checkpoint ({type(exc).__name__}: {exc}); the previous one stays")
     try:
         if p.last_metrics and p.frames > p.last_log_frames:
             log_row(run, p)
@@ -390,7 +387,7 @@ def write_summary(run: Run, p: Progress, outcome: str) -> Summary:
     with open(tmp, "w") as fh:
         json.dump(summary.to_dict(), fh, indent=2)
     os.replace(tmp, os.path.join(run.run_path, "summary.json"))
-    log_line(
+    log.info(
         f"done: {p.frames:,} frames, {p.updates} updates, {p.episodes} episodes in {summary.seconds:.1f}s; "
         f"checkpoint {summary.checkpoint}"
     )

@@ -3,7 +3,7 @@ import time
 import pytest
 
 from common import config as config_lib
-from common.launch import context
+from common.process import context
 from common.transport import ExperienceQueue, WeightBoard, unroll_fields
 from learner import actor_pool
 from learner.actor_pool import ActorCrashLoop, ActorPool

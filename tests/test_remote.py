@@ -13,7 +13,7 @@ import pytest
 from proc_utils import ROOT, finish, metric_rows, start_learner, wait_for
 
 from common import config as config_lib
-from common.launch import context
+from common.process import context
 from common.remote_client import LearnerLost, RemoteBoard, RemoteEnd, connect
 from common.remote_protocol import encode_unroll
 from common.remote_server import RemoteServer

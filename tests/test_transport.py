@@ -2,7 +2,7 @@ import time
 
 import numpy as np
 
-from common.launch import context, spawn
+from common.process import context, spawn
 from common.transport import ExperienceQueue, WeightBoard, unroll_fields, validate_unroll
 
 FIELDS = unroll_fields((4,), "float32", 2, T=3, E=2)
