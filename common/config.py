@@ -102,6 +102,11 @@ class LearnerConfig:
     anneal_lr: bool = _f(True, "anneal the learning rate linearly to 0 at `total_frames`")
     rms_rho: float = _f(0.99, "RMSprop decay (paper: alpha 0.99)", gt=0.0, lt=1.0)
     rms_epsilon: float = _f(0.1, "RMSprop epsilon, added inside the square root (paper: 0.1)", gt=0.0)
+    rms_initial_mean_square: float = _f(
+        0.0, "RMSprop's running mean of squared gradients starts here: Keras starts at 0 (the first steps are "
+        "~10 x lr per weight), TensorFlow 1's RMSProp of the A3C/A2C reference code at 1 (the first few hundred "
+        "steps are small while the mean falls to the gradients' scale)", ge=0.0
+    )
     max_grad_norm: float = _f(40.0, "global gradient-norm clip", gt=0.0)
     gamma: float = _f(0.99, "discount per agent step", ge=0.0, le=1.0)
     entropy_coef: float = _f(0.01, "weight of the entropy bonus", ge=0.0)

@@ -191,7 +191,7 @@ def _learning_state(cfg: Config, model, ckpt_dir: str, update_frames: int, resum
     value_method = is_value_method(cfg.algorithm)
     lr_schedule = make_lr_schedule(cfg.learner, total_updates_for(cfg.total_frames, update_frames))
     optimizer = make_optimizer(cfg.learner, lr_schedule)
-    state = init_state(model, optimizer, with_target=value_method)
+    state = init_state(model, optimizer, value_method, cfg.learner.rms_initial_mean_square)
     resumed = resume_checkpoint(ckpt_dir, model, optimizer, value_method, cfg.env.id, log.info) if resume else None
     if resumed is None:
         return optimizer, lr_schedule, state, Counters(), False

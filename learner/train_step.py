@@ -48,8 +48,14 @@ def total_updates_for(total_frames: int, frames_per_update: int) -> int:
     return math.ceil(total_frames / frames_per_update)
 
 
-def init_state(model: keras.Model, optimizer: keras.optimizers.Optimizer, with_target: bool = False) -> TrainState:
+def init_state(
+    model: keras.Model, optimizer: keras.optimizers.Optimizer, with_target: bool = False, initial_mean_square: float = 0.0
+) -> TrainState:
+    """The functional state of a new run; RMSprop's mean squares start at `initial_mean_square`."""
     optimizer.build(model.trainable_variables)
+    for v in optimizer.variables:
+        if v.path.endswith("_velocity"):  # RMSprop's running mean of squared gradients, one per weight
+            v.assign(jnp.full(v.shape, initial_mean_square, v.dtype))
     trainable = [v.value for v in model.trainable_variables]
     return TrainState(
         trainable,

@@ -122,3 +122,16 @@ def test_value_targets_bootstrap_from_the_target_network(algorithm):
     np.testing.assert_allclose(float(metrics["losses/mean_target"]), expected.mean(), rtol=1e-5, atol=1e-6)
     q_online_taken = np.take_along_axis(q(online)[:T], chunk["actions"][..., None], -1)[..., 0]
     np.testing.assert_allclose(float(metrics["losses/mean_q"]), q_online_taken.mean(), rtol=1e-5, atol=1e-6)
+
+
+def test_rmsprop_mean_squares_start_at_the_configured_value():
+    import keras
+
+    from learner.train_step import init_state
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    for start in (0.0, 1.0):
+        optimizer = keras.optimizers.RMSprop()
+        state = init_state(model, optimizer, initial_mean_square=start)
+        velocities = [v for var, v in zip(optimizer.variables, state.optimizer) if var.path.endswith("_velocity")]
+        assert len(velocities) == 2 and all(np.all(np.asarray(v) == start) for v in velocities)
