@@ -35,7 +35,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     from common.config import ConfigError
     from common.process import SINGLE_THREAD_ENV, StopFlag, catch_stop_signals, context, spawn, stop_processes
-    from common.remote_protocol import authkey_from_env, parse_address
+    from common.transport.wire import authkey_from_env, parse_address
 
     try:
         host, port = parse_address(args.learner)

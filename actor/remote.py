@@ -13,7 +13,7 @@ from multiprocessing import AuthenticationError
 
 from actor.loop import run_actor
 from common.process import catch_stop_signals, get_logger, guarded_entry, parent_alive
-from common.remote_client import LearnerLost, LearnerRefused, RemoteBoard, RemoteEnd, connect
+from common.transport.client import LearnerLost, LearnerRefused, RemoteBoard, RemoteEnd, connect
 
 RETRY_S = 1.0  # between connection attempts while the learner is unreachable
 EXIT_AUTH = 2  # the learner refused our authkey: retrying cannot help

@@ -103,9 +103,11 @@ class LearnerConfig:
     rms_rho: float = _f(0.99, "RMSprop decay (paper: alpha 0.99)", gt=0.0, lt=1.0)
     rms_epsilon: float = _f(0.1, "RMSprop epsilon, added inside the square root (paper: 0.1)", gt=0.0)
     rms_initial_mean_square: float = _f(
-        0.0, "RMSprop's running mean of squared gradients starts here: Keras starts at 0 (the first steps are "
+        0.0,
+        "RMSprop's running mean of squared gradients starts here: Keras starts at 0 (the first steps are "
         "~10 x lr per weight), TensorFlow 1's RMSProp of the A3C/A2C reference code at 1 (the first few hundred "
-        "steps are small while the mean falls to the gradients' scale)", ge=0.0
+        "steps are small while the mean falls to the gradients' scale)",
+        ge=0.0,
     )
     max_grad_norm: float = _f(40.0, "global gradient-norm clip", gt=0.0)
     gamma: float = _f(0.99, "discount per agent step", ge=0.0, le=1.0)

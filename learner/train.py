@@ -22,9 +22,9 @@ from common.config import Config, frames_per_update, is_value_method
 from common.env import probe_spec
 from common.model import build_model, core_size, model_variables
 from common.process import catch_stop_signals, context, get_logger
-from common.remote_protocol import authkey_from_env
-from common.remote_server import RemoteServer
 from common.transport import ExperienceQueue, WeightBoard, unroll_fields
+from common.transport.server import RemoteServer
+from common.transport.wire import authkey_from_env
 from learner.actor_pool import ActorPool
 from learner.batcher import Batcher
 from learner.checkpoint import Counters, resume_checkpoint, save_checkpoint

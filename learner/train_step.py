@@ -49,7 +49,10 @@ def total_updates_for(total_frames: int, frames_per_update: int) -> int:
 
 
 def init_state(
-    model: keras.Model, optimizer: keras.optimizers.Optimizer, with_target: bool = False, initial_mean_square: float = 0.0
+    model: keras.Model,
+    optimizer: keras.optimizers.Optimizer,
+    with_target: bool = False,
+    initial_mean_square: float = 0.0,
 ) -> TrainState:
     """The functional state of a new run; RMSprop's mean squares start at `initial_mean_square`."""
     optimizer.build(model.trainable_variables)

@@ -14,10 +14,10 @@ from proc_utils import ROOT, finish, metric_rows, start_learner, wait_for
 
 from common import config as config_lib
 from common.process import context
-from common.remote_client import LearnerLost, RemoteBoard, RemoteEnd, connect
-from common.remote_protocol import encode_unroll
-from common.remote_server import RemoteServer
 from common.transport import ExperienceQueue, WeightBoard, unroll_fields
+from common.transport.client import LearnerLost, RemoteBoard, RemoteEnd, connect
+from common.transport.server import RemoteServer
+from common.transport.wire import encode_unroll
 
 FIELDS = unroll_fields((4,), "float32", 2, T=3, E=2)
 KEY = b"test-secret"

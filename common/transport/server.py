@@ -21,7 +21,9 @@ import numpy as np
 from common import config as config_lib
 from common.config import Config, ConfigError
 from common.process import derive_seed, get_logger
-from common.remote_protocol import (
+from common.transport.local import ExperienceQueue, WeightBoard
+from common.transport.schema import validate_unroll
+from common.transport.wire import (
     FETCH,
     NO_WEIGHTS,
     PROTOCOL,
@@ -37,7 +39,6 @@ from common.remote_protocol import (
     server_handshake,
     wrap,
 )
-from common.transport import ExperienceQueue, WeightBoard, validate_unroll
 
 HEADER_ROOM = 1 << 16  # bytes allowed beyond the arrays for the message header
 

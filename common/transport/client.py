@@ -14,7 +14,8 @@ import time
 
 import numpy as np
 
-from common.remote_protocol import (
+from common.transport.local import poll_for_weights
+from common.transport.wire import (
     ACK,
     HANDSHAKE_TIMEOUT_S,
     NO_WEIGHTS,
@@ -29,7 +30,6 @@ from common.remote_protocol import (
     encode_unroll,
     wrap,
 )
-from common.transport import poll_for_weights
 
 REPLY_TIMEOUT_S = 60.0  # the learner answers a weights request at once; silence this long means it is gone
 CONNECT_TIMEOUT_S = 5.0

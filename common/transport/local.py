@@ -29,39 +29,9 @@ from typing import Any
 
 import numpy as np
 
-from common.config import is_value_method
+from common.transport.schema import nbytes
 
 _NOTE = struct.Struct("<iq")  # (slot, policy_version)
-
-
-def unroll_fields(
-    obs_shape, obs_dtype, num_actions: int, T: int, E: int, algorithm: str = "a3c", core_size: int = 0
-) -> dict[str, tuple[tuple, str]]:
-    """Layout of one unroll: name -> (shape, dtype). core_size: LSTM cells (0: feed-forward model)."""
-    fields = {
-        "obs": ((T + 1, E, *obs_shape), obs_dtype),  # obs[t] seen before actions[t]; obs[T] bootstraps
-        "actions": ((T, E), "int32"),
-        "rewards": ((T, E), "float32"),  # clipped if configured
-        "dones": ((T, E), "bool"),  # episode over for learning after actions[t]
-        "behaviour_logits": ((T, E, num_actions), "float32"),  # a3c: policy logits; value methods: Q values
-        "episode_return": ((T, E), "float32"),  # unclipped return of a game ending at t, else NaN
-        "episode_length": ((T, E), "int32"),  # agent steps of that game, else 0
-    }
-    if is_value_method(algorithm):
-        fields["epsilon"] = ((1,), "float32")  # the actor's exploration epsilon at the unroll's start
-    if algorithm == "sarsa_1step":
-        fields["bootstrap_action"] = ((E,), "int32")  # the action the actor takes next, at obs[T]
-    if core_size:  # the LSTM state obs[0] was seen with; the learner unrolls from it
-        fields["core_h"] = ((E, core_size), "float32")
-        fields["core_c"] = ((E, core_size), "float32")
-    return fields
-
-
-MAY_BE_NAN = {"episode_return"}  # NaN marks "no game ended here"; every other float field must be finite
-
-
-def _nbytes(shape, dtype) -> int:
-    return int(np.prod(shape)) * np.dtype(dtype).itemsize
 
 
 def _views(raw, fields: dict, slots: int) -> dict[str, np.ndarray]:
@@ -69,29 +39,10 @@ def _views(raw, fields: dict, slots: int) -> dict[str, np.ndarray]:
     buf = np.frombuffer(raw, dtype=np.uint8)
     out, offset = {}, 0
     for name, (shape, dtype) in fields.items():
-        n = _nbytes(shape, dtype) * slots
+        n = nbytes(shape, dtype) * slots
         out[name] = buf[offset : offset + n].view(dtype).reshape(slots, *shape)
         offset += n
     return out
-
-
-def validate_unroll(unroll: dict[str, np.ndarray], fields: dict, num_actions: int) -> str | None:
-    """Why an unroll must not be trained on, or None when it is fine."""
-    for name, (shape, dtype) in fields.items():
-        arr = unroll.get(name)
-        if arr is None:
-            return f"missing field {name}"
-        if tuple(arr.shape) != tuple(shape) or arr.dtype != np.dtype(dtype):
-            return f"{name}: got {arr.shape} {arr.dtype}, expected {shape} {dtype}"
-    for name in ("actions", "bootstrap_action"):
-        acts = unroll.get(name)
-        if acts is not None and (acts.min() < 0 or acts.max() >= num_actions):
-            return f"{name} out of range"
-    for name in fields:
-        arr = unroll[name]
-        if arr.dtype.kind == "f" and name not in MAY_BE_NAN and not np.isfinite(arr).all():
-            return f"non-finite values in {name}"
-    return None
 
 
 @dataclass
@@ -146,7 +97,7 @@ class ExperienceQueue:
 
     def __init__(self, ctx, fields: dict, num_actors: int, slots: int):
         self.ctx, self.fields, self.slots = ctx, fields, slots
-        self._slot_bytes = sum(_nbytes(s, d) for s, d in fields.values())
+        self._slot_bytes = sum(nbytes(s, d) for s, d in fields.values())
         # Replaced per actor generation (see actor_end), so a restarted actor never writes
         # into a buffer the batcher may still be copying from.
         self._raw: list = [None] * num_actors
@@ -315,7 +266,7 @@ class WeightBoard:
 
 def poll_for_weights(fetch, have_version: int, timeout: float, should_stop, poll_s: float):
     """`fetch(have_version)` every `poll_s` until it gives (version, arrays); None on timeout or stop.
-    Shared by the local weight board and the remote one (common.remote_client)."""
+    Shared by the local weight board and the remote one (common.transport.client)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and not should_stop():
         got = fetch(have_version)
