@@ -19,6 +19,25 @@ from common.process import catch_stop_signals, guarded_entry, parent_alive
 from common.transport import ActorEnd, WeightBoard
 
 
+def _one_step(model):
+    """(params, obs [E, ...], core) -> (outputs with the time axis dropped, next core): one model call, as
+    the actor makes it, for feed-forward and recurrent models alike (traced inside the jitted steps)."""
+    import jax.numpy as jnp
+
+    n_trainable = len(model.trainable_variables)
+
+    def call(params, obs, core):
+        trainable, non_trainable = params[:n_trainable], params[n_trainable:]
+        if core:  # recurrent model: one time step of its [E, T, ...] sequence input
+            resets = jnp.zeros((obs.shape[0], 1), jnp.float32)  # the caller already zeroed ended rows
+            outputs, _ = model.stateless_call(trainable, non_trainable, [obs[:, None], resets, *core])
+            return [o[:, 0] for o in outputs[: -len(core)]], tuple(outputs[-len(core) :])
+        outputs, _ = model.stateless_call(trainable, non_trainable, obs)
+        return (list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]), core
+
+    return call
+
+
 def make_policy_step(model, algorithm: str = "a3c", greedy: bool = False):
     """Jitted (params, obs [E, ...], key, epsilon, core) -> (actions [E] int32, outputs [E, A], next key, core).
 
@@ -32,19 +51,13 @@ def make_policy_step(model, algorithm: str = "a3c", greedy: bool = False):
     import jax
     import jax.numpy as jnp
 
-    n_trainable = len(model.trainable_variables)
+    call = _one_step(model)
     value_method = is_value_method(algorithm)
 
     def policy_step(params, obs, key, epsilon, core):
         key, k1, k2 = jax.random.split(key, 3)
-        trainable, non_trainable = params[:n_trainable], params[n_trainable:]
-        if core:  # recurrent model: one time step of its [E, T, ...] sequence input
-            resets = jnp.zeros((obs.shape[0], 1), jnp.float32)  # the caller already zeroed ended rows
-            outputs, _ = model.stateless_call(trainable, non_trainable, [obs[:, None], resets, *core])
-            head, core = outputs[0][:, 0], tuple(outputs[-len(core) :])
-        else:
-            outputs, _ = model.stateless_call(trainable, non_trainable, obs)
-            head = outputs[0] if isinstance(outputs, (list, tuple)) else outputs  # logits or Q values, [E, A]
+        outputs, core = call(params, obs, core)
+        head = outputs[0]  # logits or Q values, [E, A]
         if greedy:
             actions = jnp.argmax(head, axis=-1)
         elif value_method:
@@ -66,19 +79,13 @@ def make_value_step(model, algorithm: str = "a3c"):
     import jax
     import jax.numpy as jnp
 
-    n_trainable = len(model.trainable_variables)
+    call = _one_step(model)
     value_method = is_value_method(algorithm)
 
     def value_step(params, obs, core):
-        trainable, non_trainable = params[:n_trainable], params[n_trainable:]
-        if core:
-            resets = jnp.zeros((obs.shape[0], 1), jnp.float32)
-            outputs, _ = model.stateless_call(trainable, non_trainable, [obs[:, None], resets, *core])
-            return outputs[1][:, 0, 0]  # value [E, 1, 1] -> [E]
-        outputs, _ = model.stateless_call(trainable, non_trainable, obs)
+        outputs, _ = call(params, obs, core)
         if value_method:
-            q_values = outputs[0] if isinstance(outputs, (list, tuple)) else outputs
-            return jnp.max(q_values, axis=-1)
+            return jnp.max(outputs[0], axis=-1)  # Q values [E, A] -> [E]
         return outputs[1][:, 0]  # value [E, 1] -> [E]
 
     return jax.jit(value_step)
