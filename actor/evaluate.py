@@ -18,30 +18,30 @@ os.environ.setdefault("KERAS_BACKEND", "jax")
 
 import numpy as np
 
+from actor.policy import Policy
 from common.config import Config, frames_per_update, from_dict
 from common.env import make_env
-from common.model import build_model, initial_core, reset_core
+from common.model import build_model
 from common.weights import load_weights
 
 
-def first_episode_returns(env, model, policy_step, params, key, max_steps: int = 1_000_000) -> list[float]:
-    """Play every env of `env` to the end of its first game; its unclipped return, in env order.
-
-    An env whose game is still going after `max_steps` agent steps is left out.
-    """
+def first_episode_returns(env, policy, max_steps: int = 1_000_000) -> list[float]:
+    """Play every env of `env` with `policy` (an `actor.policy.Policy` for as many envs) to the end of its
+    first game; its unclipped return, in env order. An env still playing after `max_steps` agent steps is
+    left out."""
     n = env.num_envs
     returns = np.full(n, np.nan)
     obs = env.reset()  # [n, *obs_shape]
-    core = initial_core(model, n)
+    policy.reset()
     for _ in range(max_steps):
-        actions, _outputs, key, core = policy_step(params, obs, key, 0.0, core)
-        step = env.step(np.asarray(actions))
+        actions, _outputs = policy.act(obs)
+        step = env.step(actions)
         first_end = np.isnan(returns) & ~np.isnan(step.episode_return)
         returns[first_end] = step.episode_return[first_end]
         if not np.isnan(returns).any():
             break
         obs = step.obs
-        core = reset_core(core, step.done)
+        policy.end_episodes(step.done)
     return returns[~np.isnan(returns)].tolist()
 
 
@@ -54,53 +54,41 @@ def evaluate(
     max_steps: int = 1_000_000,
 ) -> list[float]:
     """Unclipped returns of the first `episodes` games of `episodes` envs run side by side."""
-    import jax
-
-    from actor.loop import make_policy_step
-
     env = make_env(cfg.env, episodes, seed=seed)
     try:
         model = build_model(env.spec, cfg.model, seed=seed, algorithm=cfg.algorithm)
         load_weights(model, weights_path, cfg.env.id)
-        policy_step = make_policy_step(model, cfg.algorithm, greedy=greedy)
-        params = [v.value for v in model.trainable_variables + model.non_trainable_variables]
-        return first_episode_returns(env, model, policy_step, params, jax.random.key(seed), max_steps)
+        policy = Policy(model, cfg.algorithm, episodes, seed, greedy=greedy)
+        return first_episode_returns(env, policy, max_steps)
     finally:
         env.close()
 
 
-def run_eval_actor(cfg_dict: dict, board, conn, stop_event, seed: int, parent_pid: int) -> None:
+def run_eval_actor(cfg_dict: dict, weights, conn, stop_flag, seed: int, parent_pid: int) -> None:
     """Serve evaluation requests from the learner until it stops or goes away.
 
-    conn: a duplex pipe; receives a frame count (the learner's, when it asked), answers
-    (frames of the weights evaluated, returns list).
+    weights: a `WeightSource` (the weight board). conn: a duplex pipe; receives a frame
+    count (the learner's, when it asked), answers (frames of the weights evaluated, returns list).
     """
-    import jax
-
-    from actor.loop import make_policy_step
     from common.process import parent_alive
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the learner decides
     cfg = from_dict(cfg_dict)
-    episodes = cfg.learner.eval_episodes
-    env = make_env(cfg.env, episodes, seed=seed)
+    env = make_env(cfg.env, cfg.learner.eval_episodes, seed=seed)
     try:
         model = build_model(env.spec, cfg.model, seed=seed, algorithm=cfg.algorithm)
-        policy_step = make_policy_step(model, cfg.algorithm, greedy=True)
+        policy = Policy(model, cfg.algorithm, cfg.learner.eval_episodes, seed, greedy=True)
         update_frames = frames_per_update(cfg, env.spec.frames_per_step)
-        key = jax.random.key(seed)
-        while not stop_event.is_set() and parent_alive(parent_pid):
+        while not stop_flag.is_set() and parent_alive(parent_pid):
             if not conn.poll(0.5):
                 continue
             conn.recv()
-            got = board.fetch(-1)  # the newest weights, whatever their version
-            if got is None:
+            newest = weights.fetch(-1)  # the newest weights, whatever their version
+            if newest is None:
                 continue
-            version, arrays = got
-            params = [jax.numpy.asarray(a) for a in arrays]
-            key, sub = jax.random.split(key)
-            returns = first_episode_returns(env, model, policy_step, params, sub)
-            conn.send((version * update_frames, returns))
+            policy.load(*newest)
+            returns = first_episode_returns(env, policy)
+            conn.send((policy.version * update_frames, returns))
     finally:
         env.close()
 

@@ -22,3 +22,15 @@ def epsilon_at(frames: float, final: float, anneal_frames: int, start: float = 1
     """Linear from `start` at frame 0 to `final` at `anneal_frames`, constant after."""
     frac = min(max(frames, 0) / anneal_frames, 1.0)
     return start + frac * (final - start)
+
+
+def epsilon_schedule(cfg, actor_id: int, frames_per_step: int):
+    """version -> epsilon for this actor of a value-method run (the learner's frames are its version x the
+    frames per update); None for a3c, which samples from its policy instead."""
+    from common.config import frames_per_update, is_value_method
+
+    if not is_value_method(cfg.algorithm):
+        return None
+    final = draw_final_epsilon(cfg.actor.epsilon_finals, cfg.actor.epsilon_probs, cfg.seed, actor_id)
+    update_frames = frames_per_update(cfg, frames_per_step)
+    return lambda version: epsilon_at(version * update_frames, final, cfg.actor.epsilon_anneal_frames)

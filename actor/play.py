@@ -162,15 +162,12 @@ def play(
 ) -> list[dict]:
     """Play `episodes` games one after the other in the 1-env `env` (made with unclipped rewards);
     each colour frame goes to every sink. Returns {"score", "steps", "cut"} per episode."""
-    import jax
     import numpy as np
 
-    from actor.loop import make_policy_step
-    from common.model import initial_core, reset_core
+    from actor.policy import Policy
 
-    policy_step = make_policy_step(model, algorithm, greedy=greedy)
-    params = [v.value for v in model.trainable_variables + model.non_trainable_variables]
-    key = jax.random.key(seed)
+    policy = Policy(model, algorithm, 1, seed, greedy=greedy)
+    policy.epsilon = epsilon
 
     def show():
         for sink in sinks:
@@ -178,18 +175,18 @@ def play(
 
     results = []
     obs = env.reset()  # [1, *obs_shape]
-    core = initial_core(model, 1)
     show()
     score, steps = 0.0, 0
     while len(results) < episodes:
-        actions, _outputs, key, core = policy_step(params, obs, key, epsilon, core)
-        step = env.step(np.asarray(actions))
+        actions, _outputs = policy.act(obs)
+        step = env.step(actions)
         show()
         steps += 1
         score += float(step.reward[0])
         game_over = not np.isnan(step.episode_return[0])
         cut = not game_over and max_steps is not None and steps >= max_steps
-        obs, core = step.obs, reset_core(core, step.done)
+        obs = step.obs
+        policy.end_episodes(step.done)
         if game_over or cut:
             results.append({"score": float(step.episode_return[0]) if game_over else score, "steps": steps, "cut": cut})
             out(
@@ -197,7 +194,8 @@ def play(
             )
             score, steps = 0.0, 0
             if cut and len(results) < episodes:  # the next game, from a new seed: not the same game again
-                obs, core = env.reset(seed=seed + len(results)), initial_core(model, 1)
+                obs = env.reset(seed=seed + len(results))
+                policy.reset()
                 show()
     return results
 

@@ -27,7 +27,7 @@ class ActorPool:
         self.cfg_dict = config_lib.to_dict(cfg)
         self.exp_queue = exp_queue
         self.board = board
-        self.stop_event = StopFlag(context())
+        self.stop_flag = StopFlag(context())
         self.procs: list = [None] * cfg.actor.count
         self.restarts = 0
         self.seed_base = seed_base  # a resumed run starts here so its actors do not replay the first run's seeds
@@ -50,7 +50,7 @@ class ActorPool:
             self.cfg_dict,
             end,
             self.board,
-            self.stop_event,
+            self.stop_flag,
             self._seed(actor_id, incarnation),
             os.getpid(),
         )
@@ -62,7 +62,7 @@ class ActorPool:
 
     def check(self) -> None:
         """Restart dead actors (saying so); raise ActorCrashLoop if one keeps dying."""
-        if self.stop_event.is_set():
+        if self.stop_flag.is_set():
             return
         for i, proc in enumerate(self.procs):
             if proc is None or proc.is_alive():
@@ -89,5 +89,5 @@ class ActorPool:
 
     def stop(self, timeout: float = 10.0) -> None:
         """Ask every actor to stop, then terminate and finally kill stragglers. No child survives."""
-        self.stop_event.set()
+        self.stop_flag.set()
         stop_processes(self.procs, deadline_s=timeout)

@@ -2,7 +2,8 @@
 
 import numpy as np
 
-from actor.loop import bootstrap_truncated, make_value_step
+from actor.loop import bootstrap_truncated
+from actor.policy import make_value_step
 from common.config import ModelConfig
 from common.env import EnvSpec
 from common.model import build_model, initial_core, model_variables

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import socket
 import time
+from collections.abc import Callable
 
 import numpy as np
 
@@ -135,7 +136,9 @@ class RemoteBoard:
             raise LearnerLost(f"unexpected message {msg[:1]!r}")
         raise LearnerLost(f"no answer to a weights request within {REPLY_TIMEOUT_S:.0f}s")
 
-    def wait(self, have_version: int, timeout: float, should_stop=lambda: False):
+    def wait(
+        self, have_version: int, timeout: float, should_stop: Callable[[], bool] = lambda: False
+    ) -> tuple[int, list[np.ndarray]] | None:
         """Block until a version newer than `have_version` exists; None on timeout or stop."""
         return poll_for_weights(self.fetch, have_version, timeout, should_stop, poll_s=0.2)  # each poll is a round trip
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import struct
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.connection import wait as wait_connections
@@ -259,7 +260,9 @@ class WeightBoard:
                 return version, out
         return None
 
-    def wait(self, have_version: int, timeout: float, should_stop=lambda: False):
+    def wait(
+        self, have_version: int, timeout: float, should_stop: Callable[[], bool] = lambda: False
+    ) -> tuple[int, list[np.ndarray]] | None:
         """Block until a version newer than `have_version` exists; None on timeout or stop."""
         return poll_for_weights(self.fetch, have_version, timeout, should_stop, poll_s=0.01)
 
