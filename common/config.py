@@ -332,7 +332,18 @@ def load(path: str | None, overrides: dict[str, Any] | None = None) -> Config:
     return from_dict(data, overrides)
 
 
+def _check_name(name: str) -> None:
+    """A run name is one folder under run.dir: no separators, no climbing out, nothing hidden."""
+    bad = not name or name in (".", "..") or name.startswith(".") or any(c in name for c in "/\\\0")
+    if bad or name != name.strip() or any(ord(c) < 32 for c in name):
+        raise ConfigError(
+            f"name: {name!r} must be one folder name under run.dir (no '/', no '..', no leading '.' or "
+            "spaces); put the parent folder in run.dir / --run-dir"
+        )
+
+
 def _check_cross_field(cfg: Config) -> None:
+    _check_name(cfg.name)
     if cfg.actor.count == 0 and not cfg.remote.enabled:
         raise ConfigError("actor.count: must be >= 1 unless remote.enabled (no actors means no experience)")
     if cfg.model.torso == "mlp" and not cfg.model.mlp_hidden:

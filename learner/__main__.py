@@ -39,6 +39,18 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="continue runs/<name> from its newest checkpoint, with its config.json "
         "(--total-frames, --actors and --set still apply)",
     )
+    start = p.add_mutually_exclusive_group()
+    start.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the run in <run-dir>/<name> (default: a taken folder makes this run <name>-2, -3, ...)",
+    )
+    start.add_argument(
+        "--resume-or-start",
+        action="store_true",
+        help="continue <run-dir>/<name> if it holds a checkpoint, else start it there "
+        "(for orchestrators that restart the learner)",
+    )
     p.add_argument("--help-config", action="store_true", help="list every config field with its default and meaning")
     return p.parse_args(argv)
 
@@ -54,11 +66,35 @@ def resume_config(args: argparse.Namespace, overrides: dict):
                 f"--resume uses the run's own config.json, name and folder; drop --{flag.replace('_', '-')}"
             )
     run_path = os.path.normpath(args.resume)
+    if os.path.basename(run_path) in ("", ".", ".."):  # `--resume .` from inside the run folder
+        run_path = os.path.abspath(run_path)
     saved = os.path.join(run_path, "config.json")
     if not os.path.isfile(saved):
         raise ConfigError(f"--resume: {args.resume!r} is not a run folder (no config.json in it)")
     overrides = {**overrides, "run.dir": os.path.dirname(run_path) or ".", "name": os.path.basename(run_path)}
     return config_lib.load(saved, overrides)
+
+
+def choose_start(args: argparse.Namespace, overrides: dict):
+    """(config, resume?, overwrite?) for the command line: a new run, a replaced one, or a continued one."""
+    from common import config as config_lib
+    from common.config import ConfigError
+    from learner.checkpoint import checkpoint_frames
+
+    if args.resume is not None:
+        if args.overwrite or args.resume_or_start:
+            raise ConfigError("--resume continues a run: drop --overwrite / --resume-or-start")
+        return resume_config(args, overrides), True, False
+    cfg = config_lib.load(args.config, overrides)
+    if args.resume_or_start:
+        if checkpoint_frames(os.path.join(cfg.run_path, "checkpoints")) and os.path.isfile(
+            os.path.join(cfg.run_path, "config.json")
+        ):
+            args.config = args.name = args.run_dir = None  # they located the run; its own config.json rules
+            args.resume = cfg.run_path
+            return resume_config(args, overrides), True, False
+        return cfg, False, True  # nothing to continue: start here, replacing what a run without a checkpoint left
+    return cfg, False, args.overwrite
 
 
 def main(argv=None) -> int:
@@ -85,12 +121,9 @@ def main(argv=None) -> int:
         ):
             if getattr(args, flag) is not None:
                 overrides[key] = getattr(args, flag)
-        if args.resume is not None:
-            cfg = resume_config(args, overrides)
-        else:
-            cfg = config_lib.load(args.config, overrides)
+        cfg, resume, overwrite = choose_start(args, overrides)
         if stop.reason is None:
-            train(cfg, stop=stop, resume=args.resume is not None)
+            train(cfg, stop=stop, resume=resume, overwrite=overwrite)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -98,6 +98,7 @@ class Summary:
     actor_restarts: int
     dropped_unrolls: int
     stale_dropped_unrolls: int
+    run_path: str  # the folder this run wrote to (<run.dir>/<name>, or <name>-N if that was taken)
     checkpoint: str  # the final weights file
     resumed_from_frames: int | None
     eval_returns: list  # {"frames", "mean", "returns"} per evaluation during training

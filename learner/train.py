@@ -7,6 +7,7 @@ the summary.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import queue
@@ -31,6 +32,7 @@ from learner.checkpoint import Counters, resume_checkpoint, save_checkpoint
 from learner.evaluator import Evaluator
 from learner.metrics import MetricsLogger
 from learner.progress import Every, Progress, Summary
+from learner.run_folder import RunLock, claim_new, empty_folder, lock_existing
 from learner.train_step import (
     init_state,
     make_lr_schedule,
@@ -96,6 +98,7 @@ class Run:
     batcher: Batcher
     metrics: MetricsLogger
     evaluator: Evaluator
+    lock: RunLock  # held until the summary is written: no second learner on this folder
 
     @property
     def value_method(self) -> bool:
@@ -106,15 +109,20 @@ def _publish(board: WeightBoard, version: int, state) -> None:
     board.publish(version, [np.asarray(a) for a in list(state.trainable) + list(state.non_trainable)])
 
 
-def train(cfg: Config, stop: StopRequest | None = None, quiet: bool = False, resume: bool = False) -> Summary:
+def train(
+    cfg: Config, stop: StopRequest | None = None, quiet: bool = False, resume: bool = False, overwrite: bool = False
+) -> Summary:
     """Train `cfg` to `total_frames` (or until stopped) and return the run summary.
 
-    resume: continue from the newest checkpoint in `<run>/checkpoints` (counters, optimizer,
-    schedule, target network, actor seeds); metrics.csv is appended to.
-    Raises ConfigError before any process is spawned if the env id, model or checkpoint do not fit.
+    A new run writes to `<run.dir>/<name>`, or to the first free `<name>-N` when that holds
+    another run (`summary.run_path` says which). resume: continue the run in `<run.dir>/<name>`
+    from the newest checkpoint in its `checkpoints/` (counters, optimizer, schedule, target
+    network, actor seeds); metrics.csv is appended to. overwrite: empty `<run.dir>/<name>` first.
+    Raises ConfigError before any process is spawned if the env id, model or checkpoint do not fit,
+    RunFolderError if another learner holds the folder.
     """
     stop = stop or StopRequest()
-    run = build_run(cfg, quiet, resume)
+    run = build_run(cfg, quiet, resume, overwrite)
     progress = Progress.resuming(run.before, cfg.run.stop_window)
     outcome = "completed"
     restore_signals = stop.install()
@@ -125,20 +133,49 @@ def train(cfg: Config, stop: StopRequest | None = None, quiet: bool = False, res
         outcome = f"error ({type(exc).__name__})"
         raise
     finally:
-        shut_down(run, progress, outcome)
-        summary = write_summary(run, progress, outcome)
-        restore_signals()
+        try:
+            shut_down(run, progress, outcome)
+            summary = write_summary(run, progress, outcome)
+        finally:
+            restore_signals()
+            run.lock.release()
     return summary
 
 
 # ---------------------------------------------------------------- stage 1: build the run
 
 
-def build_run(cfg: Config, quiet: bool, resume: bool) -> Run:
+def claim_run_folder(cfg: Config, resume: bool, overwrite: bool) -> tuple[Config, RunLock]:
+    """The config naming the folder this run writes to, and that folder's lock (`learner.run_folder`)."""
+    if resume or overwrite:
+        lock = lock_existing(cfg.run_path)
+        removed = empty_folder(cfg.run_path) if overwrite else []
+        if removed:
+            log.info(f"overwrite: removed from {cfg.run_path}: {', '.join(removed)}")
+        return cfg, lock
+    path, lock = claim_new(cfg.run.dir, cfg.name)
+    if path != cfg.run_path:
+        log.info(
+            f"{cfg.run_path} holds another run: this one writes to {path} (--overwrite replaces, --resume continues)"
+        )
+        cfg = dataclasses.replace(cfg, name=os.path.basename(path))
+    return cfg, lock
+
+
+def build_run(cfg: Config, quiet: bool, resume: bool, overwrite: bool = False) -> Run:
     """Model, optimizer, (resumed) state and every service, nothing started yet."""
     spec = probe_spec(cfg.env)  # unknown env ids fail here, before anything is spawned
     authkey = authkey_from_env() if cfg.remote.enabled else None  # no shared secret: refuse before writing anything
     model = build_model(spec, cfg.model, seed=cfg.seed, algorithm=cfg.algorithm)
+    cfg, lock = claim_run_folder(cfg, resume, overwrite)
+    try:
+        return _build_services(cfg, spec, model, authkey, lock, quiet, resume)
+    except BaseException:
+        lock.release()
+        raise
+
+
+def _build_services(cfg: Config, spec, model, authkey, lock: RunLock, quiet: bool, resume: bool) -> Run:
     run_path = cfg.run_path
     ckpt_dir = os.path.join(run_path, "checkpoints")
     os.makedirs(ckpt_dir, exist_ok=True)
@@ -183,6 +220,7 @@ def build_run(cfg: Config, quiet: bool, resume: bool) -> Run:
         batcher=batcher,
         metrics=metrics,
         evaluator=Evaluator(cfg, board, metrics, before.frames),
+        lock=lock,
     )
 
 
@@ -379,6 +417,7 @@ def write_summary(run: Run, p: Progress, outcome: str) -> Summary:
         actor_restarts=run.pool.restarts,
         dropped_unrolls=run.batcher.dropped,
         stale_dropped_unrolls=run.batcher.stale_dropped,
+        run_path=run.run_path,
         checkpoint=os.path.join(run.ckpt_dir, "latest.weights.h5"),
         resumed_from_frames=run.before.frames if run.resumed else None,
         eval_returns=run.evaluator.history,
