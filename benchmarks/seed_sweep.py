@@ -51,6 +51,7 @@ def train_one(config: str, seed: int, actors: int, target: float, run_dir: str, 
         run_dir,
         "--name",
         "sweep",
+        "--overwrite",  # a kept folder of an earlier sweep is replaced, never numbered sweep-2
         "--set",
         f"run.target_return={target}",
         *extra,
