@@ -4,7 +4,7 @@
 `common.transport.ActorEnd` (views / acquire / put) and `RemoteBoard(link)` those of
 `WeightBoard` (fetch / wait), so `actor.loop.run_actor` runs unchanged on them. When
 the learner goes away they raise `LearnerLost`; the caller reconnects. Wire format:
-common/remote_protocol.py.
+common/transport/wire.py.
 """
 
 from __future__ import annotations

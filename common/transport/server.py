@@ -5,7 +5,7 @@ Each remote actor connection gets its own channel of the learner's ExperienceQue
 channel's slots and queued exactly like a local actor's, so the batcher sees one
 bounded queue. One thread per connection does all reading and writing for it, so
 a slow, dead or hostile peer can only stall its own thread, never the batcher or
-the train loop. Wire format: common/remote_protocol.py.
+the train loop. Wire format: common/transport/wire.py.
 """
 
 from __future__ import annotations
