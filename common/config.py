@@ -130,6 +130,12 @@ class LearnerConfig:
     max_policy_lag: int | None = _f(
         None, "drop unrolls made by weights more than this many updates old (counted, logged); null: keep all", ge=0
     )
+    max_nonfinite_in_a_row: int = _f(
+        100,
+        "stop the run with an error after this many updates in a row were skipped for a non-finite loss, "
+        "gradient or weights, or this many unrolls in a row were dropped as non-finite",
+        ge=1,
+    )
     target_update_frames: int = _f(
         40_000, "value methods: copy the online weights into the target network every this many frames", ge=1
     )

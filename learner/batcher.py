@@ -36,6 +36,7 @@ class Batcher(threading.Thread):
         self.out: queue.Queue = queue.Queue(maxsize=prefetch)
         self.episodes: collections.deque = collections.deque()  # (return, length), drained by the train loop
         self.dropped = 0
+        self.dropped_in_a_row = 0  # invalid unrolls since the last valid one: the train loop stops on too many
         self.max_policy_lag = max_policy_lag
         self.learner_updates = 0  # written by the train loop after every update (an int: atomic under the GIL)
         self.stale_dropped = 0  # unrolls older than max_policy_lag
@@ -85,8 +86,10 @@ class Batcher(threading.Thread):
             reason = validate_unroll(row, self.fields, self.num_actions)  # checked on our copy
             if reason is not None:
                 self.dropped += 1
+                self.dropped_in_a_row += 1
                 log.warning(f"dropped an unroll from actor {actor_id}: {reason}")
                 continue
+            self.dropped_in_a_row = 0
             ended = ~np.isnan(row["episode_return"])  # [T, E]; counted even if dropped as stale below: they were played
             self.episodes.extend(zip(row["episode_return"][ended].tolist(), row["episode_length"][ended].tolist()))
             if self.max_policy_lag is not None and self._lag_when_trained(version) > self.max_policy_lag:

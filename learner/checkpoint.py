@@ -216,6 +216,8 @@ def resume_checkpoint(ckpt_dir: str, model, optimizer, with_target: bool, env_id
         try:
             counters, opt_values, _names, target = read_state(os.path.join(ckpt_dir, f"{frames}.state.h5"))
             load_weights(model, weights_path, env_id)
+            if not all(np.isfinite(np.asarray(v.value)).all() for v in model.weights):
+                raise WeightsError(f"{weights_path!r} holds non-finite weights")
         except WeightsError as exc:
             log(f"skipping checkpoint {frames}: {exc}")
             continue

@@ -23,6 +23,7 @@ def format_progress(m: dict) -> str:
             if m.get("learner/stale_dropped_unrolls")
             else ""
         )
+        + (f" | skipped {int(m['learner/skipped_updates'])}" if m.get("learner/skipped_updates") else "")
     )
 
 

@@ -43,6 +43,8 @@ class Progress:
     first_update_s: float | None = None
     solved_at: dict | None = None  # run.stop_at_return reached
     reached_at: dict | None = None  # run.target_return's first crossing
+    skipped_updates: int = 0  # train steps not applied: non-finite loss, gradient or weights
+    skipped_in_a_row: int = 0
 
     @classmethod
     def resuming(cls, before: Counters, window: int) -> Progress:
@@ -98,6 +100,7 @@ class Summary:
     actor_restarts: int
     dropped_unrolls: int
     stale_dropped_unrolls: int
+    skipped_updates: int  # train steps not applied: a non-finite loss, gradient or weights
     run_path: str  # the folder this run wrote to (<run.dir>/<name>, or <name>-N if that was taken)
     checkpoint: str  # the final weights file
     resumed_from_frames: int | None

@@ -46,6 +46,10 @@ from learner.train_step import (
 log = get_logger("learner")
 
 
+class NonFiniteTraining(RuntimeError):
+    """Training kept producing non-finite numbers; one line for the user (exit code 1)."""
+
+
 class StopRequest:
     """Set by SIGTERM / Ctrl-C; the train loop checks it between updates. A second Ctrl-C stops waiting."""
 
@@ -268,6 +272,7 @@ def train_loop(run: Run, p: Progress, stop: StopRequest) -> str:
         run.evaluator.poll(p.frames)
         if run.batcher.error is not None:
             raise run.batcher.error
+        check_finite(run, p)
         try:
             batch, versions = run.batcher.out.get(timeout=0.5)
         except queue.Empty:
@@ -294,12 +299,33 @@ def train_loop(run: Run, p: Progress, stop: StopRequest) -> str:
 def learn(run: Run, p: Progress, batch: dict, versions: np.ndarray) -> None:
     """One train step on `batch` (made by the policy versions `versions` [B])."""
     p.lags.extend((p.updates - versions).tolist())
+    previous = p.last_metrics
     run.state, p.last_metrics = run.train_step(run.state, batch)
+    if previous:  # read one step late, so that waiting for the flag never stalls the step just dispatched
+        skipped = bool(previous["learner/skipped_update"])
+        p.skipped_updates += skipped
+        p.skipped_in_a_row = p.skipped_in_a_row + 1 if skipped else 0
     p.updates += 1
     run.batcher.learner_updates = p.updates
     p.frames += run.update_frames
     if p.first_update_s is None:
         p.first_update_s = p.seconds()
+
+
+def check_finite(run: Run, p: Progress) -> None:
+    """NonFiniteTraining once `learner.max_nonfinite_in_a_row` updates in a row were skipped (non-finite loss,
+    gradient or weights: the train step kept the weights before them) or unrolls in a row were dropped."""
+    limit = run.cfg.learner.max_nonfinite_in_a_row
+    if p.skipped_in_a_row >= limit:
+        what = f"{p.skipped_in_a_row} updates in a row had a non-finite loss, gradient or weights"
+    elif run.batcher.dropped_in_a_row >= limit:
+        what = f"{run.batcher.dropped_in_a_row} unrolls in a row were invalid (non-finite numbers: diverged weights?)"
+    else:
+        return
+    raise NonFiniteTraining(
+        f"{what}, at {p.frames:,} frames; stopping (learning rate {float(run.lr_schedule(p.updates)):.3g}: too "
+        "large?). No checkpoint holds non-finite weights"
+    )
 
 
 def reached_returns(cfg: Config, p: Progress) -> bool:
@@ -317,6 +343,10 @@ def reached_returns(cfg: Config, p: Progress) -> bool:
 
 
 def checkpoint(run: Run, p: Progress) -> None:
+    """Save the current state, unless a weight is not finite (then the previous checkpoint stays `latest`)."""
+    if not all(np.isfinite(np.asarray(w)).all() for w in run.state.trainable):
+        log.info(f"not checkpointing at {p.frames:,} frames: the weights are not finite; the previous one stays")
+        return
     write_back(run.state, run.model, run.optimizer)
     counters = p.counters(run.pool.next_seed_base())
     save_checkpoint(run.ckpt_dir, run.model, run.optimizer, run.state.target, counters, run.cfg.run.keep_checkpoints)
@@ -359,6 +389,7 @@ def metrics_row(run: Run, p: Progress, now: float) -> dict:
         "learner/stale_dropped_unrolls": batcher.stale_dropped,
         "learner/actors_alive": run.pool.alive() + (run.remote.connected() if run.remote else 0),  # local + remote
         "learner/actor_restarts": run.pool.restarts,
+        "learner/skipped_updates": p.skipped_updates,
         "learner/learning_rate": float(run.lr_schedule(p.updates)),
     }
     if run.value_method:  # each actor's current epsilon (NaN until it has sent an unroll)
@@ -366,7 +397,7 @@ def metrics_row(run: Run, p: Progress, now: float) -> dict:
         row.update({f"actor/epsilon_{i}": e for i, e in enumerate(eps)})
         row["actor/epsilon_mean"] = float(np.nanmean(eps)) if not np.isnan(eps).all() else float("nan")
     row.update(run.remote.metrics() if run.remote else {})
-    row.update({k: float(v) for k, v in p.last_metrics.items()})
+    row.update({k: float(v) for k, v in p.last_metrics.items() if k != "learner/skipped_update"})
     row.update(run.evaluator.columns())
     return row
 
@@ -417,6 +448,7 @@ def write_summary(run: Run, p: Progress, outcome: str) -> Summary:
         actor_restarts=run.pool.restarts,
         dropped_unrolls=run.batcher.dropped,
         stale_dropped_unrolls=run.batcher.stale_dropped,
+        skipped_updates=p.skipped_updates,
         run_path=run.run_path,
         checkpoint=os.path.join(run.ckpt_dir, "latest.weights.h5"),
         resumed_from_frames=run.before.frames if run.resumed else None,

@@ -187,6 +187,29 @@ def make_chunk_loss(model: keras.Model, cfg: LearnerConfig, algorithm: str):
     return q_loss if is_value_method(algorithm) else a3c_loss
 
 
+def keep_if_finite(old: TrainState, new: TrainState, loss, grad_norm) -> tuple[TrainState, jax.Array]:
+    """(`new` if the loss, the gradient and every new weight are finite, else `old`; applied? as a bool scalar).
+
+    One overflowing batch must not reach the weights: NaN weights would be published to every actor
+    and checkpointed. Traced inside the train step; the caller counts the skipped updates.
+    """
+    finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
+    for w in new.trainable + new.optimizer:
+        if jnp.issubdtype(w.dtype, jnp.floating):
+            finite = finite & jnp.all(jnp.isfinite(w))
+
+    def pick(a, b):
+        return [jnp.where(finite, x, y) for x, y in zip(a, b)]
+
+    kept = TrainState(
+        pick(new.trainable, old.trainable),
+        pick(new.non_trainable, old.non_trainable),
+        pick(new.optimizer, old.optimizer),
+        new.target,
+    )
+    return kept, finite
+
+
 def make_train_step(
     model: keras.Model,
     optimizer: keras.optimizers.Optimizer,
@@ -212,19 +235,24 @@ def make_train_step(
 
     def train_step(state: TrainState, batch):
         B, E = batch["actions"].shape[0], batch["actions"].shape[2]
-        non_trainable, grads, metrics = state.non_trainable, None, None
+        non_trainable, grads, metrics, loss = state.non_trainable, None, None, 0.0
         for b in range(B):
             for e in range(0, E, c):
                 chunk = {k: batch[k][b, :, e : e + c] for k in timed}
                 chunk.update({k: batch[k][b, e : e + c] for k in per_stream})
-                (_, (m, non_trainable)), g = grad_fn(state.trainable, non_trainable, state.target, chunk)
+                (chunk_loss, (m, non_trainable)), g = grad_fn(state.trainable, non_trainable, state.target, chunk)
+                loss = loss + chunk_loss
                 grads = g if grads is None else [a + x for a, x in zip(grads, g)]
                 metrics = m if metrics is None else {k: metrics[k] + m[k] for k in m}
         n = B * (E // c)
         grads = [g / n for g in grads]
         metrics = {k: v / n for k, v in metrics.items()}
         trainable, opt_vars = optimizer.stateless_apply(state.optimizer, grads, state.trainable)
-        metrics["losses/grad_norm"] = jnp.sqrt(sum(jnp.sum(jnp.square(g)) for g in grads))
-        return TrainState(trainable, non_trainable, opt_vars, state.target), metrics
+        grad_norm = jnp.sqrt(sum(jnp.sum(jnp.square(g)) for g in grads))
+        metrics["losses/grad_norm"] = grad_norm
+        new = TrainState(trainable, non_trainable, opt_vars, state.target)
+        new, applied = keep_if_finite(state, new, loss, grad_norm)
+        metrics["learner/skipped_update"] = 1.0 - applied.astype(jnp.float32)
+        return new, metrics
 
     return jax.jit(train_step, donate_argnums=(0,))

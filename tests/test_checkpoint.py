@@ -113,3 +113,18 @@ def test_resume_without_checkpoint_is_a_config_error(tmp_path):
     model, optimizer, _ = _setup(seed=1)
     with pytest.raises(ConfigError, match="no complete checkpoint"):
         resume_checkpoint(str(tmp_path), model, optimizer, True, "CartPole-v1")
+
+
+def test_resume_skips_a_checkpoint_with_non_finite_weights(tmp_path):
+    model, optimizer, state = _setup(seed=1)
+    good = _scrambled(state, np.random.default_rng(0))
+    _save(tmp_path, model, optimizer, good, 100, keep=3)
+    bad = good._replace(trainable=[np.full_like(v, np.nan) for v in good.trainable])
+    _save(tmp_path, model, optimizer, bad, 200, keep=3)
+    fresh_model, fresh_opt, _ = _setup(seed=2)
+    lines = []
+    resumed = resume_checkpoint(str(tmp_path), fresh_model, fresh_opt, True, "CartPole-v1", log=lines.append)
+    assert resumed.counters.frames == 100
+    assert any("skipping checkpoint 200" in line and "non-finite" in line for line in lines)
+    for a, b in zip(resumed.state.trainable, good.trainable):
+        np.testing.assert_array_equal(np.asarray(a), b)

@@ -179,3 +179,24 @@ def test_dead_actor_is_replaced(tmp_path):
     rc, out = finish(proc, timeout=90)
     assert rc == 0, out
     assert f"(pid {victim}) died" in out
+
+
+def test_a_diverging_run_stops_by_itself_with_one_line_and_finite_checkpoints(tmp_path):
+    proc = start_learner(
+        "--config",
+        "configs/smoke_cartpole.yaml",
+        "--set",
+        "learner.learning_rate=1e30",
+        "--total-frames",
+        "100000000",  # it must end by itself, long before this
+        run_dir=tmp_path,
+    )
+    rc, out = finish(proc, timeout=180)
+    assert rc == 1, out
+    last = out.strip().splitlines()[-1]
+    assert last.startswith("error: ") and "in a row" in last and "non-finite" in last, out
+    run = tmp_path / "smoke_cartpole"
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["outcome"] == "error (NonFiniteTraining)" and summary["skipped_updates"] >= 100
+    model = _load_checkpoint(run)
+    assert all(np.isfinite(np.asarray(v.value)).all() for v in model.weights)

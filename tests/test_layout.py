@@ -1,4 +1,4 @@
-"""The dependency rule of docs/architecture.md: actor -> common <- learner; actor and learner never import each other."""
+"""The dependency rule of docs/architecture.md: actor -> common <- learner, which never import each other."""
 
 import ast
 import os

@@ -135,3 +135,39 @@ def test_rmsprop_mean_squares_start_at_the_configured_value():
         state = init_state(model, optimizer, initial_mean_square=start)
         velocities = [v for var, v in zip(optimizer.variables, state.optimizer) if var.path.endswith("_velocity")]
         assert len(velocities) == 2 and all(np.all(np.asarray(v) == start) for v in velocities)
+
+
+def _mlp_batch(algorithm, B=1, T=5, E=4, seed=0):
+    fields = unroll_fields((4,), "float32", 3, T, E, algorithm)
+    rng = np.random.default_rng(seed)
+    batch = {}
+    for k, (shape, dtype) in fields.items():
+        dt = np.dtype(dtype)
+        if dt == np.bool_:
+            batch[k] = np.zeros((B, *shape), bool)
+        elif k in ("actions", "bootstrap_action"):
+            batch[k] = rng.integers(0, 3, (B, *shape)).astype(dt)
+        else:
+            batch[k] = rng.normal(size=(B, *shape)).astype(dt)
+    return batch
+
+
+@pytest.mark.parametrize("algorithm", ["a3c", "q_nstep"])
+@pytest.mark.parametrize("poison", [np.nan, np.inf])
+def test_a_non_finite_update_is_not_applied(algorithm, poison):
+    spec = EnvSpec((4,), "float32", 3, 1)
+    cfg = LearnerConfig(learning_rate=1e-2, anneal_lr=False)
+    model = build_model(spec, ModelConfig(torso="mlp"), seed=0, algorithm=algorithm)
+    optimizer = make_optimizer(cfg, make_lr_schedule(cfg, 100))
+    state = init_state(model, optimizer, with_target=algorithm != "a3c")
+    before = [np.asarray(v).copy() for v in state.trainable + state.optimizer]
+    step = make_train_step(model, optimizer, cfg, 4, 5, algorithm)
+    batch = _mlp_batch(algorithm)
+    batch["rewards"][0, 2, 1] = poison
+    state, metrics = step(state, batch)
+    assert float(metrics["learner/skipped_update"]) == 1.0
+    for a, b in zip(before, [np.asarray(v) for v in state.trainable + state.optimizer]):
+        np.testing.assert_array_equal(a, b)  # weights and RMSprop state as before the step
+    state, metrics = step(state, _mlp_batch(algorithm, seed=1))  # the next, finite batch trains as usual
+    assert float(metrics["learner/skipped_update"]) == 0.0
+    assert any(not np.array_equal(a, np.asarray(b)) for a, b in zip(before, state.trainable))
