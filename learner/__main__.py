@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 
@@ -71,8 +72,17 @@ def resume_config(args: argparse.Namespace, overrides: dict):
     saved = os.path.join(run_path, "config.json")
     if not os.path.isfile(saved):
         raise ConfigError(f"--resume: {args.resume!r} is not a run folder (no config.json in it)")
+    try:
+        with open(saved) as fh:
+            text = fh.read()
+        data = json.loads(text) if text.strip() else None
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"--resume: {saved} cannot be read as JSON ({exc})") from None
+    if not isinstance(data, dict) or not data:
+        found = "an empty file" if not text.strip() else json.dumps(data)
+        raise ConfigError(f"--resume: {saved} holds no run config ({found}); nothing to resume")
     overrides = {**overrides, "run.dir": os.path.dirname(run_path) or ".", "name": os.path.basename(run_path)}
-    return config_lib.load(saved, overrides)
+    return config_lib.from_dict(data, overrides)
 
 
 def choose_start(args: argparse.Namespace, overrides: dict):

@@ -11,7 +11,10 @@ Every file is written under a temporary name, flushed to disk and renamed over i
 target, so a crash at any moment leaves either the old file or the new one, never a
 truncated one. A pair is written weights first, then state: a `<frames>.state.h5`
 only exists once its weights are complete, and resume takes the newest such pair.
-The last `run.keep_checkpoints` pairs are kept.
+The last `run.keep_checkpoints` pairs are kept. A pair that resume finds unreadable is renamed
+`damaged-<frames>.*` (kept for a look, never resumed from, never counted among the kept ones).
+A write that fails (e.g. a full disk) removes what it wrote and raises `CheckpointError`; the
+previous pair and `latest` stay as they were.
 """
 
 from __future__ import annotations
@@ -30,6 +33,10 @@ from learner.train_step import TrainState, copy_weights
 
 STATE_FORMAT = 1
 _NUMBERED = re.compile(r"^(\d+)\.state\.h5$")
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint could not be written; one line for the user. The previous checkpoint is intact."""
 
 
 @dataclass
@@ -151,23 +158,42 @@ def save_checkpoint(ckpt_dir: str, model, optimizer, target_values: list, counte
     """Write `<frames>.weights.h5` + `<frames>.state.h5`, point `latest.*` at them, prune to the last `keep`.
 
     The model and optimizer variables must hold the current values (`train_step.write_back`).
-    Returns the weights path.
+    Returns the weights path; CheckpointError (one line) if the files could not be written.
     """
     os.makedirs(ckpt_dir, exist_ok=True)
     weights = os.path.join(ckpt_dir, f"{counters.frames}.weights.h5")
     state = os.path.join(ckpt_dir, f"{counters.frames}.state.h5")
-    save_weights_atomic(model, weights)
-    save_state(
-        state, counters, [v.value for v in optimizer.variables], [v.path for v in optimizer.variables], target_values
-    )
+    try:
+        save_weights_atomic(model, weights)
+        save_state(
+            state, counters, [v.value for v in optimizer.variables], [v.path for v in optimizer.variables], target_values
+        )
+    except OSError as exc:
+        for path in (state, weights):  # a weights file without its state is no checkpoint: leave none
+            if os.path.exists(path):
+                os.remove(path)
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        raise CheckpointError(
+            f"could not write the checkpoint at {counters.frames:,} frames in {ckpt_dir} ({reason}); "
+            "the previous one stays"
+        ) from None
     _link_latest(weights, os.path.join(ckpt_dir, "latest.weights.h5"))
     _link_latest(state, os.path.join(ckpt_dir, "latest.state.h5"))
-    for old in checkpoint_frames(ckpt_dir)[keep:]:
+    older = [f for f in checkpoint_frames(ckpt_dir) if f != counters.frames]
+    for old in older[max(keep - 1, 0) :]:  # the pair just written always stays
         for suffix in ("state", "weights"):  # state first: a pair without state is never resumed from
             path = os.path.join(ckpt_dir, f"{old}.{suffix}.h5")
             if os.path.exists(path):
                 os.remove(path)
     return weights
+
+
+def set_aside(ckpt_dir: str, frames: int) -> None:
+    """Rename an unreadable pair to `damaged-<frames>.*`: out of resume's and pruning's way, kept for a look."""
+    for suffix in ("state", "weights"):
+        path = os.path.join(ckpt_dir, f"{frames}.{suffix}.h5")
+        if os.path.exists(path):
+            os.replace(path, os.path.join(ckpt_dir, f"damaged-{frames}.{suffix}.h5"))
 
 
 def read_state(path: str) -> tuple[Counters, list[np.ndarray], list[str], list[np.ndarray]]:
@@ -190,7 +216,7 @@ def read_state(path: str) -> tuple[Counters, list[np.ndarray], list[str], list[n
             optimizer = [np.asarray(fh["optimizer"][k][()]) for k in opt_keys]
             names = [str(fh["optimizer"][k].attrs["name"]) for k in opt_keys]
             target = [np.asarray(fh["target"][k][()]) for k in sorted(fh["target"])]
-        except (KeyError, OSError) as exc:
+        except (KeyError, OSError, ValueError, TypeError) as exc:  # a missing or malformed attribute or dataset
             raise WeightsError(
                 f"training state {path!r} is damaged or incomplete ({type(exc).__name__}: {exc})"
             ) from None
@@ -218,8 +244,9 @@ def resume_checkpoint(ckpt_dir: str, model, optimizer, with_target: bool, env_id
             load_weights(model, weights_path, env_id)
             if not all(np.isfinite(np.asarray(v.value)).all() for v in model.weights):
                 raise WeightsError(f"{weights_path!r} holds non-finite weights")
-        except WeightsError as exc:
-            log(f"skipping checkpoint {frames}: {exc}")
+        except (WeightsError, OSError, ValueError, KeyError, TypeError) as exc:
+            log(f"skipping checkpoint {frames}, set aside as damaged-{frames}.*: {exc}")
+            set_aside(ckpt_dir, frames)
             continue
         variables = list(optimizer.variables)
         if [tuple(v.shape) for v in variables] != [tuple(a.shape) for a in opt_values]:
@@ -238,5 +265,8 @@ def resume_checkpoint(ckpt_dir: str, model, optimizer, with_target: bool, env_id
             [v.value for v in variables],
             copy_weights(target) if with_target else [],
         )
+        if frames != frames_list[0]:  # newer pairs were set aside: `latest` must not name one of them
+            _link_latest(weights_path, os.path.join(ckpt_dir, "latest.weights.h5"))
+            _link_latest(os.path.join(ckpt_dir, f"{frames}.state.h5"), os.path.join(ckpt_dir, "latest.state.h5"))
         return Resumed(counters, state, weights_path)
     raise ConfigError(f"--resume: no checkpoint in {ckpt_dir} could be read (see the lines above)")

@@ -28,7 +28,7 @@ from common.transport.server import RemoteServer
 from common.transport.wire import authkey_from_env
 from learner.actor_pool import ActorPool
 from learner.batcher import Batcher
-from learner.checkpoint import Counters, resume_checkpoint, save_checkpoint
+from learner.checkpoint import CheckpointError, Counters, resume_checkpoint, save_checkpoint
 from learner.evaluator import Evaluator
 from learner.metrics import MetricsLogger
 from learner.progress import Every, Progress, Summary
@@ -284,7 +284,10 @@ def train_loop(run: Run, p: Progress, stop: StopRequest) -> str:
             if p.updates % cfg.learner.publish_interval == 0:
                 _publish(run.board, p.updates, run.state)
             if checkpoint_every.due(p.frames):
-                checkpoint(run, p)
+                try:
+                    checkpoint(run, p)
+                except CheckpointError as exc:  # e.g. a full disk: keep training, try again at the next interval
+                    log.warning(f"{exc}; training goes on")
         while run.batcher.episodes:
             ret, _length = run.batcher.episodes.popleft()
             p.returns.append(ret)

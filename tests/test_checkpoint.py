@@ -128,3 +128,51 @@ def test_resume_skips_a_checkpoint_with_non_finite_weights(tmp_path):
     assert any("skipping checkpoint 200" in line and "non-finite" in line for line in lines)
     for a, b in zip(resumed.state.trainable, good.trainable):
         np.testing.assert_array_equal(np.asarray(a), b)
+
+
+def test_resume_falls_back_from_a_state_file_with_a_malformed_attribute(tmp_path):
+    import h5py
+
+    model, optimizer, state = _setup(seed=1)
+    _save(tmp_path, model, optimizer, state, 100, keep=3)
+    _save(tmp_path, model, optimizer, _scrambled(state, np.random.default_rng(1)), 200, keep=3)
+    os.remove(tmp_path / "latest.state.h5")  # unlink the hard link before editing the file in place
+    with h5py.File(tmp_path / "200.state.h5", "r+") as fh:
+        fh.attrs["frames"] = "two hundred"
+    lines = []
+    resumed = resume_checkpoint(str(tmp_path), *_setup(seed=2)[:2], True, "CartPole-v1", log=lines.append)
+    assert resumed.counters.frames == 100
+    assert len(lines) == 1 and "skipping checkpoint 200" in lines[0]
+
+
+def test_a_damaged_pair_is_set_aside_and_never_crowds_out_new_checkpoints(tmp_path):
+    model, optimizer, state = _setup(seed=1)
+    _save(tmp_path, model, optimizer, state, 100, keep=1)
+    _save(tmp_path, model, optimizer, state, 200, keep=2)
+    os.remove(tmp_path / "latest.weights.h5")
+    (tmp_path / "200.weights.h5").write_bytes(b"not hdf5")
+    resumed = resume_checkpoint(str(tmp_path), model, optimizer, True, "CartPole-v1", log=lambda line: None)
+    assert resumed.counters.frames == 100
+    assert (tmp_path / "damaged-200.weights.h5").exists() and (tmp_path / "damaged-200.state.h5").exists()
+    assert checkpoint_frames(str(tmp_path)) == [100]
+    assert (tmp_path / "latest.weights.h5").read_bytes() == (tmp_path / "100.weights.h5").read_bytes()
+    _save(tmp_path, model, optimizer, state, 150, keep=1)  # keep 1: the new pair stays, the old one goes
+    assert checkpoint_frames(str(tmp_path)) == [150]
+
+
+def test_a_full_disk_is_one_error_and_leaves_the_previous_checkpoint_whole(tmp_path, monkeypatch):
+    import errno
+
+    from learner import checkpoint as ckpt
+
+    model, optimizer, state = _setup(seed=1)
+    _save(tmp_path, model, optimizer, state, 100)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+
+    def full_disk(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(ckpt, "save_state", full_disk)
+    with pytest.raises(ckpt.CheckpointError, match=r"at 200 frames .*No space left on device.*previous one stays"):
+        _save(tmp_path, model, optimizer, _scrambled(state, np.random.default_rng(1)), 200)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before  # no lone 200.weights.h5

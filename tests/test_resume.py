@@ -125,3 +125,6 @@ def test_resume_bad_input_is_one_line(tmp_path):
     (tmp_path / "run" / "config.json").write_text(config_text)
     assert "holds no complete checkpoint" in run("--resume", str(tmp_path / "run"), "--set", "seed=7")
     assert (tmp_path / "run" / "config.json").read_text() == config_text, "a failed --resume rewrote config.json"
+    for text, found in (("", "an empty file"), ("null", "null"), ("{}", "{}")):
+        (tmp_path / "run" / "config.json").write_text(text)
+        assert f"holds no run config ({found}); nothing to resume" in run("--resume", str(tmp_path / "run"))
