@@ -166,7 +166,11 @@ def save_checkpoint(ckpt_dir: str, model, optimizer, target_values: list, counte
     try:
         save_weights_atomic(model, weights)
         save_state(
-            state, counters, [v.value for v in optimizer.variables], [v.path for v in optimizer.variables], target_values
+            state,
+            counters,
+            [v.value for v in optimizer.variables],
+            [v.path for v in optimizer.variables],
+            target_values,
         )
     except OSError as exc:
         for path in (state, weights):  # a weights file without its state is no checkpoint: leave none
