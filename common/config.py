@@ -36,10 +36,10 @@ def _f(default, doc: str, *, ge=None, gt=None, le=None, lt=None):
 @dataclass(frozen=True)
 class EnvConfig:
     id: str = _f("CartPole-v1", "gymnasium id; `ALE/<Game>-v5` runs on ale-py's AtariVectorEnv")
-    num_envs: int = _f(8, "environments stepped together by each actor (one batched policy call)", ge=1)
+    num_envs: int = _f(8, "environments stepped together by each actor (one batched policy call)", ge=1, le=1024)
     frame_skip: int = _f(4, "emulator frames per agent step (Atari only; other envs count 1 frame per step)", ge=1)
-    frame_stack: int = _f(4, "frames stacked into one observation (Atari and pixel envs)", ge=1)
-    screen_size: int = _f(84, "observation height and width in pixels after resizing (pixel envs)", ge=8)
+    frame_stack: int = _f(4, "frames stacked into one observation (Atari and pixel envs)", ge=1, le=64)
+    screen_size: int = _f(84, "observation height and width in pixels after resizing (pixel envs)", ge=8, le=1024)
     noop_max: int = _f(30, "at most this many no-op agent steps after each reset (Atari)", ge=0)
     sticky_actions: float = _f(
         0.25, "probability the emulator repeats the previous action (Atari v5 default 0.25)", ge=0.0, le=1.0
@@ -64,12 +64,12 @@ class ModelConfig:
         "auto: `paper` for pixels, `mlp` for vectors; paper: conv16 8x8/4, conv32 4x4/2, dense 256 "
         "(Mnih et al. 2016); nature: DQN network (Mnih et al. 2015); mlp: dense layers of `mlp_hidden`",
     )
-    mlp_hidden: tuple[int, ...] = _f((64, 64), "hidden layer sizes of the mlp torso", ge=1)
+    mlp_hidden: tuple[int, ...] = _f((64, 64), "hidden layer sizes of the mlp torso", ge=1, le=65536)
     core: Literal["none", "lstm"] = _f(
         "none",
         "none: feed-forward; lstm: an LSTM after the torso (A3C-LSTM, Mnih et al. 2016), state carried by the actor",
     )
-    lstm_size: int = _f(256, "cells of the LSTM core (paper: 256)", ge=1)
+    lstm_size: int = _f(256, "cells of the LSTM core (paper: 256)", ge=1, le=65536)
     init: Literal["glorot", "orthogonal"] = _f(
         "glorot",
         "torso weight initialisation: glorot (Keras' default), or orthogonal with gain sqrt(2) "
@@ -79,12 +79,14 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class ActorConfig:
-    count: int = _f(2, "local actor processes spawned by the learner (0 allowed with remote.enabled)", ge=0)
-    unroll_length: int = _f(20, "T: agent steps per unroll (each unroll holds T+1 observations)", ge=1)
+    count: int = _f(2, "local actor processes spawned by the learner (0 allowed with remote.enabled)", ge=0, le=1024)
+    unroll_length: int = _f(20, "T: agent steps per unroll (each unroll holds T+1 observations)", ge=1, le=10_000)
     weight_refresh_unrolls: int = _f(
         1, "an actor checks the weight board for newer weights every this many unrolls", ge=1
     )
-    queue_slots: int = _f(4, "unrolls each actor may have waiting for the learner; a full queue blocks the actor", ge=1)
+    queue_slots: int = _f(
+        4, "unrolls each actor may have waiting for the learner; a full queue blocks the actor", ge=1, le=1024
+    )
     # Value methods only (q_1step, sarsa_1step, q_nstep): epsilon-greedy exploration, Mnih et al. 2016 sec. 8.
     epsilon_finals: tuple[float, ...] = _f(
         (0.1, 0.01, 0.5), "final epsilons; each actor draws one (seeded) with `epsilon_probs`", ge=0.0, le=1.0
@@ -97,7 +99,7 @@ class ActorConfig:
 
 @dataclass(frozen=True)
 class LearnerConfig:
-    batch_unrolls: int = _f(2, "B: unrolls per train step (each of `env.num_envs` envs and T steps)", ge=1)
+    batch_unrolls: int = _f(2, "B: unrolls per train step (each of `env.num_envs` envs and T steps)", ge=1, le=1024)
     learning_rate: float = _f(7e-4, "initial RMSprop learning rate", gt=0.0)
     anneal_lr: bool = _f(True, "anneal the learning rate linearly to 0 at `total_frames`")
     rms_rho: float = _f(0.99, "RMSprop decay (paper: alpha 0.99)", gt=0.0, lt=1.0)
@@ -114,7 +116,7 @@ class LearnerConfig:
     entropy_coef: float = _f(0.01, "weight of the entropy bonus", ge=0.0)
     value_coef: float = _f(0.5, "weight of the value (baseline) loss", ge=0.0)
     publish_interval: int = _f(1, "U: publish weights to the actors every this many updates", ge=1)
-    prefetch_batches: int = _f(2, "batches the batcher thread prepares ahead of the train step", ge=1)
+    prefetch_batches: int = _f(2, "batches the batcher thread prepares ahead of the train step", ge=1, le=64)
     correction: Literal["none", "vtrace"] = _f(
         "none", "a3c: none (n-step returns), or vtrace to correct for policy lag with the actors' logits (IMPALA)"
     )
@@ -126,7 +128,7 @@ class LearnerConfig:
         "returns logged as eval/episodic_return); 0: off",
         ge=0,
     )
-    eval_episodes: int = _f(10, "episodes (played side by side) per evaluation", ge=1)
+    eval_episodes: int = _f(10, "episodes (played side by side) per evaluation", ge=1, le=1024)
     max_policy_lag: int | None = _f(
         None, "drop unrolls made by weights more than this many updates old (counted, logged); null: keep all", ge=0
     )
@@ -181,7 +183,10 @@ class RemoteConfig:
     )
     port: int = _f(7777, "TCP port the learner listens on for remote actors", ge=1, le=65535)
     max_actors: int = _f(
-        32, "remote actor processes served at once (each may hold `actor.queue_slots` unrolls); more are refused", ge=1
+        32,
+        "remote actor processes served at once (each may hold `actor.queue_slots` unrolls); more are refused",
+        ge=1,
+        le=1024,
     )
 
 
@@ -304,10 +309,29 @@ def parse_override(text: str) -> tuple[str, Any]:
         raise ConfigError(f"override {text!r}: expected KEY=VALUE, e.g. learner.learning_rate=3e-4")
     key, raw = text.split("=", 1)
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError:
+        value = yaml_load(raw) if raw.strip() else ""
+    except (yaml.YAMLError, RecursionError):
         value = raw
     return key.strip(), value
+
+
+MAX_CONFIG_BYTES = 1_000_000  # an experiment file is a few kB
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """safe_load without aliases (`*name`): a 300-byte alias bomb expands to 10^8 leaves, a recursive alias
+    never ends. Config files have no use for them, so they are refused before anything is expanded."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.events.AliasEvent):
+            mark = self.peek_event().start_mark
+            raise ConfigError(f"line {mark.line + 1}: YAML aliases (*name) are not allowed in config files")
+        return super().compose_node(parent, index)
+
+
+def yaml_load(text):
+    """`yaml.safe_load` of `text` (a string or file), refusing aliases (ConfigError)."""
+    return yaml.load(text, Loader=_NoAliasLoader)
 
 
 def from_dict(data: dict, overrides: dict[str, Any] | None = None) -> Config:
@@ -326,9 +350,15 @@ def load(path: str | None, overrides: dict[str, Any] | None = None) -> Config:
     if path is not None:
         if not os.path.isfile(path):
             raise ConfigError(f"config file {path!r} does not exist")
+        if os.path.getsize(path) > MAX_CONFIG_BYTES:
+            raise ConfigError(f"config file {path!r} is over {MAX_CONFIG_BYTES // 1000} kB: not an experiment file")
         try:
             with open(path) as fh:
-                data = yaml.safe_load(fh) or {}
+                data = yaml_load(fh) or {}
+        except ConfigError as exc:  # an alias
+            raise ConfigError(f"config file {path!r}, {exc}") from None
+        except RecursionError:
+            raise ConfigError(f"config file {path!r} is nested too deeply") from None
         except yaml.YAMLError as exc:
             line = getattr(getattr(exc, "problem_mark", None), "line", None)
             where = f" line {line + 1}" if line is not None else ""

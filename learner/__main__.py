@@ -76,8 +76,8 @@ def resume_config(args: argparse.Namespace, overrides: dict):
         with open(saved) as fh:
             text = fh.read()
         data = json.loads(text) if text.strip() else None
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"--resume: {saved} cannot be read as JSON ({exc})") from None
+    except (OSError, ValueError, RecursionError) as exc:
+        raise ConfigError(f"--resume: {saved} cannot be read as JSON ({type(exc).__name__}: {exc})") from None
     if not isinstance(data, dict) or not data:
         found = "an empty file" if not text.strip() else json.dumps(data)
         raise ConfigError(f"--resume: {saved} holds no run config ({found}); nothing to resume")

@@ -19,11 +19,12 @@ import jax
 import numpy as np
 
 from common import config as config_lib
-from common.config import Config, frames_per_update, is_value_method
+from common.config import Config, ConfigError, frames_per_update, is_value_method
 from common.env import probe_spec
 from common.model import build_model, core_size, model_variables
 from common.process import catch_stop_signals, context, get_logger
 from common.transport import ExperienceQueue, WeightBoard, unroll_fields
+from common.transport.schema import nbytes
 from common.transport.server import RemoteServer
 from common.transport.wire import authkey_from_env
 from learner.actor_pool import ActorPool
@@ -191,6 +192,7 @@ def _build_services(cfg: Config, spec, model, authkey, lock: RunLock, quiet: boo
 
     fields = unroll_fields(spec.obs_shape, spec.obs_dtype, spec.num_actions, T, E, cfg.algorithm, core_size(model))
     remote_channels = cfg.remote.max_actors if cfg.remote.enabled else 0  # queue channels after the local actors'
+    check_memory(cfg, fields, cfg.actor.count + remote_channels)
     exp_queue = ExperienceQueue(context(), fields, cfg.actor.count + remote_channels, cfg.actor.queue_slots)
     board = WeightBoard(context(), [tuple(v.shape) for v in model_variables(model)])
     _publish(board, before.updates, state)
@@ -226,6 +228,35 @@ def _build_services(cfg: Config, spec, model, authkey, lock: RunLock, quiet: boo
         evaluator=Evaluator(cfg, board, metrics, before.frames),
         lock=lock,
     )
+
+
+def available_memory_bytes() -> int | None:
+    """MemAvailable from /proc/meminfo (Linux), None where it cannot be read."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def check_memory(cfg: Config, fields: dict, channels: int) -> None:
+    """ConfigError, before anything is allocated or spawned, if the unroll buffers would not fit in memory:
+    `queue_slots` unrolls per queue channel (each local and each possible remote actor), and the batcher's
+    prefetched batches and the one in training."""
+    unroll = sum(nbytes(shape, dtype) for shape, dtype in fields.values())
+    need = unroll * (cfg.actor.queue_slots * channels + cfg.learner.batch_unrolls * (cfg.learner.prefetch_batches + 2))
+    available = available_memory_bytes()
+    if available is not None and need > 0.8 * available:
+        gib = 2.0**30
+        raise ConfigError(
+            f"the unroll buffers need {need / gib:.1f} GiB ({unroll / 2**20:.2f} MiB per unroll x "
+            f"{cfg.actor.queue_slots} queue_slots x {channels} actor channels, plus the batches) but only "
+            f"{available / gib:.1f} GiB of memory is available; lower actor.queue_slots, env.num_envs, "
+            "actor.unroll_length or remote.max_actors"
+        )
 
 
 def _learning_state(cfg: Config, model, ckpt_dir: str, update_frames: int, resume: bool):

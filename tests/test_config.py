@@ -1,6 +1,7 @@
 import glob
 import json
 import os
+import re
 
 import pytest
 
@@ -103,3 +104,61 @@ def test_every_field_is_documented():
     lines = config_lib.describe()
     assert len(lines) > 30
     assert all(line.split(": ", 1)[1].strip() for line in lines)
+
+
+ALIAS_BOMB = """
+a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]
+b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]
+c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]
+d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]
+e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]
+f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]
+g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]
+h: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]
+i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]
+"""
+
+
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        (ALIAS_BOMB, "line 3: YAML aliases (*name) are not allowed"),
+        ("env: &e {id: CartPole-v1, x: *e}\n", "line 1: YAML aliases (*name) are not allowed"),  # recursive
+        ("name: " + "[" * 100_000 + "]" * 100_000 + "\n", "is nested too deeply"),
+    ],
+)
+def test_yaml_bombs_are_refused_before_expansion(tmp_path, text, message):
+    path = tmp_path / "bomb.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        config_lib.load(str(path))
+
+
+def test_an_alias_in_an_override_is_refused():
+    with pytest.raises(ConfigError, match="YAML aliases"):
+        config_lib.parse_override("name=[*a]")
+
+
+def test_an_oversized_config_file_is_refused(tmp_path):
+    path = tmp_path / "huge.yaml"
+    path.write_text("# " + "x" * 2_000_000 + "\n")
+    with pytest.raises(ConfigError, match="is over 1000 kB"):
+        config_lib.load(str(path))
+
+
+@pytest.mark.parametrize("key", ["actor.queue_slots", "env.num_envs", "remote.max_actors", "actor.count"])
+def test_sizes_have_upper_bounds(key):
+    with pytest.raises(ConfigError, match=rf"{re.escape(key)}: must be <= 1024"):
+        config_lib.from_dict({}, {key: 10**9})
+
+
+def test_unroll_buffers_that_do_not_fit_in_memory_are_refused(monkeypatch):
+    from common.transport import unroll_fields
+    from learner import train
+
+    cfg = config_lib.from_dict({}, {"actor.queue_slots": 1000, "env.num_envs": 1000, "actor.count": 8})
+    fields = unroll_fields((4, 84, 84), "uint8", 6, 20, 1000)  # ~590 MB per unroll
+    monkeypatch.setattr(train, "available_memory_bytes", lambda: 8 * 2**30)
+    with pytest.raises(ConfigError, match=r"need \d+\.\d GiB .* only 8\.0 GiB of memory is available; lower"):
+        train.check_memory(cfg, fields, channels=8)
+    train.check_memory(config_lib.from_dict({}), unroll_fields((4,), "float32", 2, 20, 8), channels=2)  # fits
