@@ -25,15 +25,16 @@ from common.model import build_model
 from common.weights import load_weights
 
 
-def first_episode_returns(env, policy, max_steps: int = 1_000_000) -> list[float]:
+def first_episode_returns(env, policy, max_steps: int = 1_000_000, tick=lambda: None) -> list[float]:
     """Play every env of `env` with `policy` (an `actor.policy.Policy` for as many envs) to the end of its
     first game; its unclipped return, in env order. An env still playing after `max_steps` agent steps is
-    left out."""
+    left out. `tick()` is called every agent step (the evaluation actor's heartbeat)."""
     n = env.num_envs
     returns = np.full(n, np.nan)
     obs = env.reset()  # [n, *obs_shape]
     policy.reset()
     for _ in range(max_steps):
+        tick()
         actions, _outputs = policy.act(obs)
         step = env.step(actions)
         first_end = np.isnan(returns) & ~np.isnan(step.episode_return)
@@ -64,11 +65,12 @@ def evaluate(
         env.close()
 
 
-def run_eval_actor(cfg_dict: dict, weights, conn, stop_flag, seed: int, parent_pid: int) -> None:
+def run_eval_actor(cfg_dict: dict, weights, conn, stop_flag, heartbeat, seed: int, parent_pid: int) -> None:
     """Serve evaluation requests from the learner until it stops or goes away.
 
     weights: a `WeightSource` (the weight board). conn: a duplex pipe; receives a frame
     count (the learner's, when it asked), answers (frames of the weights evaluated, returns list).
+    heartbeat: a `common.process.Heartbeat`, beaten while waiting and every agent step.
     """
     from common.process import parent_alive
 
@@ -80,6 +82,7 @@ def run_eval_actor(cfg_dict: dict, weights, conn, stop_flag, seed: int, parent_p
         policy = Policy(model, cfg.algorithm, cfg.learner.eval_episodes, seed, greedy=True)
         update_frames = frames_per_update(cfg, env.spec.frames_per_step)
         while not stop_flag.is_set() and parent_alive(parent_pid):
+            heartbeat.beat()
             if not conn.poll(0.5):
                 continue
             conn.recv()
@@ -87,7 +90,7 @@ def run_eval_actor(cfg_dict: dict, weights, conn, stop_flag, seed: int, parent_p
             if newest is None:
                 continue
             policy.load(*newest)
-            returns = first_episode_returns(env, policy)
+            returns = first_episode_returns(env, policy, tick=heartbeat.beat)
             conn.send((policy.version * update_frames, returns))
     finally:
         env.close()

@@ -87,6 +87,12 @@ class ActorConfig:
     queue_slots: int = _f(
         4, "unrolls each actor may have waiting for the learner; a full queue blocks the actor", ge=1, le=1024
     )
+    hung_timeout_s: float = _f(
+        60.0,
+        "an actor that hands over no unroll for this long while it has a free slot (before its first: three "
+        "times as long, at least 120 s), or an evaluation actor silent this long, is killed and replaced (counted)",
+        gt=0.0,
+    )
     # Value methods only (q_1step, sarsa_1step, q_nstep): epsilon-greedy exploration, Mnih et al. 2016 sec. 8.
     epsilon_finals: tuple[float, ...] = _f(
         (0.1, 0.01, 0.5), "final epsilons; each actor draws one (seeded) with `epsilon_probs`", ge=0.0, le=1.0

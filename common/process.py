@@ -108,18 +108,37 @@ def guarded_entry(role: str, func: Callable, *args, quiet: tuple = (KeyboardInte
         os._exit(code)
 
 
-def stop_processes(procs: list, deadline_s: float = 10.0) -> None:
-    """Join `procs` (already asked to stop) for up to `deadline_s` in all, then terminate, then kill."""
-    deadline = time.monotonic() + deadline_s
+def stop_processes(procs: list, deadline_s: float = 10.0, grace_s: float = 2.0) -> None:
+    """Join `procs` (already asked to stop) for up to `deadline_s` in all, then terminate them all and
+    wait up to `grace_s` in all, then kill the rest (a stopped or hung process too). Bounded whatever
+    they do: at most deadline_s + 2 grace_s, however many there are."""
     live = [p for p in procs if p is not None]
-    for p in live:
-        p.join(timeout=max(deadline - time.monotonic(), 0.1))
+    _join_all(live, deadline_s)
     for action in ("terminate", "kill"):
         stragglers = [p for p in live if p.is_alive()]
         for p in stragglers:
             getattr(p, action)()
-        for p in stragglers:
-            p.join(timeout=3.0)
+        _join_all(stragglers, grace_s)
+
+
+def _join_all(procs: list, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    for p in procs:
+        p.join(timeout=max(deadline - time.monotonic(), 0.01))
+
+
+class Heartbeat:
+    """A time a child process writes to show it is not hung, read by its parent. Lock-free (a RawValue),
+    on the system-wide monotonic clock, so parent and child compare the same seconds."""
+
+    def __init__(self, ctx):
+        self._raw = ctx.RawValue("d", time.monotonic())
+
+    def beat(self) -> None:
+        self._raw.value = time.monotonic()
+
+    def silent_for(self) -> float:
+        return time.monotonic() - self._raw.value
 
 
 def catch_stop_signals(on_stop: Callable[[str], None], interrupt: bool = True) -> Callable[[], None]:

@@ -14,6 +14,7 @@ log = get_logger("learner")
 
 ACTOR_ENTRY = "actor.loop:main_entry"  # by name: learner never imports actor
 MAX_RESTARTS_PER_MINUTE = 5
+STARTUP_GRACE_S = 120.0  # the least time an actor gets for its first unroll before it counts as hung
 MAX_DEATHS_BEFORE_FIRST_UNROLL = 3  # in a row: the actor cannot even start (bad env, bug, OOM at start)
 
 
@@ -34,6 +35,8 @@ class ActorPool:
         self._recent: list[list[float]] = [[] for _ in range(cfg.actor.count)]
         self._puts_at_start = [0] * cfg.actor.count
         self._early_deaths = [0] * cfg.actor.count
+        self._last_puts = [0] * cfg.actor.count
+        self._last_progress = [0.0] * cfg.actor.count  # when it last handed over an unroll or had every slot queued
 
     def _seed(self, actor_id: int, incarnation: int) -> int:
         return derive_seed(self.cfg.seed, "actor", actor_id, incarnation + self.seed_base)
@@ -44,7 +47,8 @@ class ActorPool:
 
     def _start(self, actor_id: int, incarnation: int = 0) -> None:
         end = self.exp_queue.actor_end(actor_id)
-        self._puts_at_start[actor_id] = self.exp_queue.puts(actor_id)
+        self._puts_at_start[actor_id] = self._last_puts[actor_id] = self.exp_queue.puts(actor_id)
+        self._last_progress[actor_id] = time.monotonic()
         args = (
             actor_id,
             self.cfg_dict,
@@ -61,28 +65,57 @@ class ActorPool:
             self._start(i)
 
     def check(self) -> None:
-        """Restart dead actors (saying so); raise ActorCrashLoop if one keeps dying."""
+        """Restart dead and hung actors (saying so); raise ActorCrashLoop if one keeps dying."""
         if self.stop_flag.is_set():
             return
         for i, proc in enumerate(self.procs):
-            if proc is None or proc.is_alive():
+            if proc is None:
                 continue
-            now = time.monotonic()
-            recent = [t for t in self._recent[i] if now - t < 60.0] + [now]
-            self._recent[i] = recent
-            log.info(f"actor {i} (pid {proc.pid}) died with exit code {proc.exitcode}; starting a new one")
-            early = self.exp_queue.puts(i) == self._puts_at_start[i]
-            self._early_deaths[i] = self._early_deaths[i] + 1 if early else 0
-            if len(recent) > MAX_RESTARTS_PER_MINUTE:
-                raise ActorCrashLoop(f"actor {i} died {len(recent)} times within a minute; see its error output above")
-            if self._early_deaths[i] >= MAX_DEATHS_BEFORE_FIRST_UNROLL:
-                raise ActorCrashLoop(
-                    f"actor {i} died {self._early_deaths[i]} times in a row before sending its first unroll; "
-                    "see its error output above"
+            if proc.is_alive():
+                silent = self._silent_for(i)
+                if silent is None:
+                    continue
+                log.warning(
+                    f"actor {i} (pid {proc.pid}) handed over nothing for {silent:.0f}s with a free slot: "
+                    "hung; killing it"
                 )
-            self.restarts += 1
-            proc.join(timeout=0)
-            self._start(i, incarnation=self.restarts)
+                proc.kill()
+                proc.join(timeout=5.0)
+                why = "was hung"
+            else:
+                why = f"died with exit code {proc.exitcode}"
+            self._replace(i, proc, why)
+
+    def _silent_for(self, i: int) -> float | None:
+        """Seconds actor `i` has been hung for, or None while it is making progress: it handed over an
+        unroll, or every one of its slots waits for the learner (then it is blocked, not hung)."""
+        now, puts = time.monotonic(), self.exp_queue.puts(i)
+        if puts != self._last_puts[i] or self.exp_queue.queued(i) >= self.cfg.actor.queue_slots:
+            self._last_puts[i], self._last_progress[i] = puts, now
+            return None
+        limit = self.cfg.actor.hung_timeout_s
+        if puts == self._puts_at_start[i]:  # still starting: imports and compiles, slower on a loaded machine
+            limit = max(3 * limit, STARTUP_GRACE_S)
+        silent = now - self._last_progress[i]
+        return silent if silent > limit else None
+
+    def _replace(self, i: int, proc, why: str) -> None:
+        now = time.monotonic()
+        recent = [t for t in self._recent[i] if now - t < 60.0] + [now]
+        self._recent[i] = recent
+        log.info(f"actor {i} (pid {proc.pid}) {why}; starting a new one")
+        early = self.exp_queue.puts(i) == self._puts_at_start[i]
+        self._early_deaths[i] = self._early_deaths[i] + 1 if early else 0
+        if len(recent) > MAX_RESTARTS_PER_MINUTE:
+            raise ActorCrashLoop(f"actor {i} died {len(recent)} times within a minute; see its error output above")
+        if self._early_deaths[i] >= MAX_DEATHS_BEFORE_FIRST_UNROLL:
+            raise ActorCrashLoop(
+                f"actor {i} died {self._early_deaths[i]} times in a row before sending its first unroll; "
+                "see its error output above"
+            )
+        self.restarts += 1
+        proc.join(timeout=0)
+        self._start(i, incarnation=self.restarts)
 
     def alive(self) -> int:
         return sum(1 for p in self.procs if p is not None and p.is_alive())

@@ -17,13 +17,23 @@ import numpy as np
 
 from common import config as config_lib
 from common.config import Config
-from common.process import SINGLE_THREAD_ENV, StopFlag, context, derive_seed, get_logger, spawn, stop_processes
+from common.process import (
+    SINGLE_THREAD_ENV,
+    Heartbeat,
+    StopFlag,
+    context,
+    derive_seed,
+    get_logger,
+    spawn,
+    stop_processes,
+)
 from common.transport import WeightBoard
 from learner.metrics import MetricsLogger
 
 log = get_logger("learner")
 
 EVAL_ENTRY = "actor.evaluate:eval_entry"
+STARTUP_GRACE_S = 120.0  # the least time the evaluation actor gets before its first result counts as hung
 
 
 class Evaluator:
@@ -40,6 +50,8 @@ class Evaluator:
         self._proc = None
         self._conn = None
         self._stop = None
+        self._heartbeat = None
+        self.restarts = 0  # evaluation actors killed for being hung
 
     def start(self) -> None:
         if not self.enabled:
@@ -47,9 +59,26 @@ class Evaluator:
         ctx = context()
         self._conn, child_conn = ctx.Pipe(duplex=True)
         self._stop = StopFlag(ctx)
+        self._heartbeat = Heartbeat(ctx)
         seed = derive_seed(self.cfg.seed, "eval")
-        args = (config_lib.to_dict(self.cfg), self.board, child_conn, self._stop, seed, os.getpid())
+        args = (config_lib.to_dict(self.cfg), self.board, child_conn, self._stop, self._heartbeat, seed, os.getpid())
         self._proc = spawn(EVAL_ENTRY, args, env=SINGLE_THREAD_ENV, name="eval-actor")
+
+    def _restart_if_hung(self) -> None:
+        """Kill and replace an evaluation actor whose heartbeat stopped (start-up, which compiles, gets 3x)."""
+        limit = self.cfg.actor.hung_timeout_s
+        if not self.history:  # its first evaluation compiles the model
+            limit = max(3 * limit, STARTUP_GRACE_S)
+        silent = self._heartbeat.silent_for()
+        if silent <= limit:
+            return
+        log.warning(f"the evaluation actor (pid {self._proc.pid}) was silent for {silent:.0f}s: hung; replacing it")
+        self._proc.kill()
+        self._proc.join(timeout=5.0)
+        self._conn.close()
+        self._busy = False  # the evaluation it was running is lost; the next due one runs on the new actor
+        self.restarts += 1
+        self.start()
 
     def _collect(self, timeout: float = 0.0) -> None:
         """Log the results that have arrived (waiting up to `timeout` seconds for the first)."""
@@ -77,6 +106,7 @@ class Evaluator:
             log.info(f"the evaluation actor died (exit code {self._proc.exitcode}); evaluation is off for this run")
             self._proc = None
             return
+        self._restart_if_hung()
         if frames >= self.next_eval:
             if self._busy:
                 log.info(f"evaluation due at {self.next_eval:,} frames skipped: the previous one is still running")
@@ -91,7 +121,7 @@ class Evaluator:
             return {}
         frames, mean = self._unlogged if self._unlogged else (float("nan"), float("nan"))
         self._unlogged = None
-        return {"eval/episodic_return": mean, "eval/frames": frames}
+        return {"eval/episodic_return": mean, "eval/frames": frames, "eval/restarts": self.restarts}
 
     def stop(self, wait_s: float = 0.0) -> None:
         """Stop the evaluation actor, first waiting up to `wait_s` for an evaluation in progress."""

@@ -132,8 +132,10 @@ def test_bad_override_is_one_line(tmp_path):
     assert rc == 2 and out.strip() == "error: learner.gamma: must be <= 1.0, got 2.0"
 
 
-def _start_long_run(tmp_path):
-    proc = start_learner("--config", "configs/smoke_cartpole.yaml", "--total-frames", "50000000", run_dir=tmp_path)
+def _start_long_run(tmp_path, *extra):
+    proc = start_learner(
+        "--config", "configs/smoke_cartpole.yaml", "--total-frames", "50000000", *extra, run_dir=tmp_path
+    )
     csv_path = tmp_path / "smoke_cartpole" / "metrics.csv"
     ok = wait_for(lambda: any(float(r["charts/frames"]) > 0 for r in metric_rows(csv_path)), 120, proc)
     if not ok:
@@ -200,3 +202,60 @@ def test_a_diverging_run_stops_by_itself_with_one_line_and_finite_checkpoints(tm
     assert summary["outcome"] == "error (NonFiniteTraining)" and summary["skipped_updates"] >= 100
     model = _load_checkpoint(run)
     assert all(np.isfinite(np.asarray(v.value)).all() for v in model.weights)
+
+
+def test_a_hung_actor_is_killed_and_replaced(tmp_path):
+    proc = _start_long_run(tmp_path, "--set", "actor.hung_timeout_s=3")
+    victim = actor_pids(proc.pid)[0]
+    os.kill(victim, signal.SIGSTOP)  # alive, but makes no progress: as a deadlocked actor
+    assert wait_for(lambda: victim not in actor_pids(proc.pid) and len(actor_pids(proc.pid)) == 2, 60, proc)
+    csv_path = tmp_path / "smoke_cartpole" / "metrics.csv"
+    frames_then = float(metric_rows(csv_path)[-1]["charts/frames"])
+    assert wait_for(
+        lambda: (
+            (rows := metric_rows(csv_path))
+            and float(rows[-1]["charts/frames"]) > frames_then
+            and float(rows[-1]["learner/actor_restarts"]) >= 1
+        ),
+        60,
+        proc,
+    )
+    os.kill(proc.pid, signal.SIGTERM)
+    rc, out = finish(proc, timeout=90)
+    assert rc == 0, out
+    assert f"actor 0 (pid {victim}) handed over nothing for" in out and "hung; killing it" in out
+    assert not alive(victim)
+
+
+def test_shutdown_is_bounded_with_every_actor_hung(tmp_path):
+    proc = _start_long_run(tmp_path, "--actors", "8", "--set", "learner.eval_interval=2000")
+    assert wait_for(lambda: len(actor_pids(proc.pid)) == 9, 60, proc), "8 actors and the evaluation actor"
+    kids = actor_pids(proc.pid)
+    for pid in kids:
+        os.kill(pid, signal.SIGSTOP)  # every actor and the evaluation actor
+    t0 = time.monotonic()
+    os.kill(proc.pid, signal.SIGTERM)
+    rc, out = finish(proc, timeout=90)
+    took = time.monotonic() - t0
+    assert rc == 0, out
+    assert took < 35, f"shutdown took {took:.0f}s with every child hung (compose gives 60s)"
+    assert wait_for(lambda: not any(alive(k) for k in kids), 10), "a hung child outlived the learner"
+    summary = json.loads((tmp_path / "smoke_cartpole" / "summary.json").read_text())
+    assert summary["outcome"] == "stopped by SIGTERM"
+    _load_checkpoint(tmp_path / "smoke_cartpole")  # the final checkpoint was written
+
+
+def test_a_hung_evaluation_actor_is_replaced(tmp_path):
+    proc = _start_long_run(tmp_path, "--set", "learner.eval_interval=5000", "--set", "actor.hung_timeout_s=3")
+    csv_path = tmp_path / "smoke_cartpole" / "metrics.csv"
+    assert wait_for(lambda: any(r.get("eval/episodic_return") not in ("", "nan") for r in metric_rows(csv_path)), 120)
+    kids = actor_pids(proc.pid)
+    assert len(kids) == 3
+    victim = max(kids)  # the evaluation actor: spawned after the two actors, so it has the highest pid
+    os.kill(victim, signal.SIGSTOP)
+    assert wait_for(lambda: not alive(victim) and len(actor_pids(proc.pid)) == 3, 60, proc)
+    assert wait_for(lambda: float(metric_rows(csv_path)[-1].get("eval/restarts") or 0) >= 1, 60, proc)
+    os.kill(proc.pid, signal.SIGTERM)
+    rc, out = finish(proc, timeout=90)
+    assert rc == 0, out
+    assert f"the evaluation actor (pid {victim}) was silent for" in out

@@ -149,6 +149,11 @@ class ExperienceQueue:
         """Unrolls actor `actor_id` has handed over so far (all of its generations)."""
         return int(np.frombuffer(self._counters[actor_id], dtype=np.int64)[0])
 
+    def queued(self, actor_id: int) -> int:
+        """Unrolls of actor `actor_id` waiting for the learner (handed over, not yet taken)."""
+        puts, gets = np.frombuffer(self._counters[actor_id], dtype=np.int64)
+        return max(int(puts - gets), 0)
+
     def close(self) -> None:
         with self._lock:
             for i in range(len(self._pipes)):
