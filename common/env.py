@@ -39,6 +39,7 @@ class EnvSpec:
     obs_dtype: str  # "uint8" for pixels, "float32" for vectors
     num_actions: int
     frames_per_step: int  # emulator frames per agent step
+    max_episode_steps: int | None = None  # the env's own limit on a game's agent steps, if it has one
 
     @property
     def is_pixels(self) -> bool:
@@ -180,6 +181,7 @@ class AtariEnv(VecEnv):
             obs_dtype="uint8",
             num_actions=int(self._env.single_action_space.n),
             frames_per_step=cfg.frame_skip,
+            max_episode_steps=-(-cfg.max_episode_frames // cfg.frame_skip),
         )
 
     def _reset(self, seed: int) -> np.ndarray:
@@ -280,7 +282,10 @@ class GymEnv(VecEnv):
             obs_shape, dtype = tuple(self._stack.shape[1:]), "uint8"
         else:
             obs_shape, dtype = (len(self._mask[0]),) if self._mask else tuple(space.shape), "float32"
-        self.spec = EnvSpec(obs_shape=obs_shape, obs_dtype=dtype, num_actions=int(act.n), frames_per_step=1)
+        limit = getattr(gym.spec(cfg.id), "max_episode_steps", None) if cfg.id in gym.registry else None
+        self.spec = EnvSpec(
+            obs_shape=obs_shape, obs_dtype=dtype, num_actions=int(act.n), frames_per_step=1, max_episode_steps=limit
+        )
 
     def _frames(self, raw: np.ndarray) -> np.ndarray:
         """[E, H, W, C] any dtype -> [E, size, size] uint8 gray."""

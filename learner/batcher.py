@@ -15,6 +15,7 @@ import numpy as np
 
 from common.process import get_logger
 from common.transport import ExperienceQueue, validate_unroll
+from common.transport.schema import UnrollBounds
 
 log = get_logger("learner")
 
@@ -27,11 +28,13 @@ class Batcher(threading.Thread):
         batch_unrolls: int,
         prefetch: int,
         max_policy_lag: int | None = None,
+        bounds: UnrollBounds | None = None,
     ):
         super().__init__(name="batcher", daemon=True)
         self.exp_queue = exp_queue
         self.fields = exp_queue.fields
         self.num_actions = num_actions
+        self.bounds = bounds or UnrollBounds()  # what a plausible unroll holds (common.transport.schema)
         self.B = batch_unrolls
         self.out: queue.Queue = queue.Queue(maxsize=prefetch)
         self.episodes: collections.deque = collections.deque()  # (return, length), drained by the train loop
@@ -83,7 +86,7 @@ class Batcher(threading.Thread):
             for k in self.fields:
                 np.copyto(row[k], views[k])
             self.exp_queue.release(actor_id, generation, slot)
-            reason = validate_unroll(row, self.fields, self.num_actions)  # checked on our copy
+            reason = validate_unroll(row, self.fields, self.num_actions, self.bounds)  # checked on our copy
             if reason is not None:
                 self.dropped += 1
                 self.dropped_in_a_row += 1

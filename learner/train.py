@@ -24,7 +24,7 @@ from common.env import probe_spec
 from common.model import build_model, core_size, model_variables
 from common.process import catch_stop_signals, context, get_logger
 from common.transport import ExperienceQueue, WeightBoard, unroll_fields
-from common.transport.schema import nbytes
+from common.transport.schema import UnrollBounds, nbytes
 from common.transport.server import RemoteServer
 from common.transport.wire import authkey_from_env
 from learner.actor_pool import ActorPool
@@ -197,8 +197,11 @@ def _build_services(cfg: Config, spec, model, authkey, lock: RunLock, quiet: boo
     board = WeightBoard(context(), [tuple(v.shape) for v in model_variables(model)])
     _publish(board, before.updates, state)
     # Remote actors feed the same queue (one channel each) and read the same board, over TCP.
-    remote = RemoteServer(cfg, exp_queue, board, spec.num_actions, cfg.actor.count, authkey) if authkey else None
-    batcher = Batcher(exp_queue, spec.num_actions, B, cfg.learner.prefetch_batches, cfg.learner.max_policy_lag)
+    bounds = UnrollBounds.for_run(cfg.env.clip_rewards, cfg.learner.gamma, spec.max_episode_steps)
+    remote = (
+        RemoteServer(cfg, exp_queue, board, spec.num_actions, cfg.actor.count, authkey, bounds) if authkey else None
+    )
+    batcher = Batcher(exp_queue, spec.num_actions, B, cfg.learner.prefetch_batches, cfg.learner.max_policy_lag, bounds)
     batcher.learner_updates = before.updates  # a resumed run's policy versions continue
     metrics = MetricsLogger(run_path, quiet=quiet, resume_frames=before.frames if resumed else None)
     log.info(

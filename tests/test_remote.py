@@ -15,7 +15,7 @@ from proc_utils import ROOT, finish, metric_rows, start_learner, wait_for
 from common import config as config_lib
 from common.process import context
 from common.transport import ExperienceQueue, WeightBoard, unroll_fields
-from common.transport.client import LearnerLost, RemoteBoard, RemoteEnd, connect
+from common.transport.client import LearnerLost, LearnerRefused, RemoteBoard, RemoteEnd, connect
 from common.transport.server import RemoteServer
 from common.transport.wire import encode_unroll
 
@@ -263,3 +263,78 @@ def test_local_and_remote_actors_train_together(tmp_path, monkeypatch):
     assert ok, out
     assert rc == 0 and "remote actor 1 connected" in out and "| actors 2 |" in out, out
     assert "wrong authkey" in out and "non-finite values in rewards" in out
+
+
+def _fuzzed_messages(rng, n):
+    """PUT frames: random bytes, and good unrolls with bytes flipped, cut short, lengthened or forged."""
+    from common.transport.wire import PUT
+
+    good = encode_unroll(0, 0, good_unroll())
+    for i in range(n):
+        kind = i % 5
+        if kind == 0:
+            yield PUT + rng.bytes(int(rng.integers(1, 400)))
+        elif kind == 1:
+            msg = bytearray(good)
+            for at in rng.integers(1, len(msg), size=8):
+                msg[at] = int(rng.integers(0, 256))
+            yield bytes(msg)
+        elif kind == 2:
+            yield good[: int(rng.integers(1, len(good)))]
+        elif kind == 3:
+            yield good + rng.bytes(16)
+        else:  # a good unroll of absurd values
+            u = good_unroll()
+            u["rewards"][:] = 3e38
+            u["episode_return"][0, 0], u["episode_length"][0, 0] = np.inf, -7
+            yield encode_unroll(0, 0, u)
+
+
+def test_fuzzed_frames_from_an_authenticated_peer_never_stop_training(tmp_path, monkeypatch):
+    port = free_port()
+    monkeypatch.setenv("ASYNCRL_AUTHKEY", KEY.decode())
+    learner = start_learner(
+        "--config",
+        "configs/smoke_cartpole.yaml",
+        "--actors",
+        "1",
+        "--total-frames",
+        "5000000",
+        "--set",
+        "remote.enabled=true",
+        "--set",
+        f"remote.port={port}",
+        run_dir=tmp_path,
+    )
+    csv_path = tmp_path / "smoke_cartpole" / "metrics.csv"
+    try:
+        assert wait_for(lambda: any(float(r["charts/frames"]) > 0 for r in metric_rows(csv_path)), 120, learner)
+        rng = np.random.default_rng(0)
+        sent = 0
+        for msg in _fuzzed_messages(rng, 200):
+            try:
+                link = connect("127.0.0.1", port, KEY)  # one connection per frame: a broken one is closed
+            except LearnerRefused:  # every channel still held by connections the learner has not closed yet
+                time.sleep(0.2)
+                continue
+            try:
+                link.conn.send_bytes(msg)
+                sent += 1
+                time.sleep(0.01)
+            except OSError:
+                pass
+            finally:
+                link.close()
+        frames_then = float(metric_rows(csv_path)[-1]["charts/frames"])
+        assert wait_for(lambda: float(metric_rows(csv_path)[-1]["charts/frames"]) > frames_then + 1000, 60, learner)
+        assert float(metric_rows(csv_path)[-1]["learner/remote_dropped_unrolls"]) >= 100
+        assert learner.poll() is None, "the learner died"
+        link = connect("127.0.0.1", port, KEY)  # and it still lets an actor in
+        link.close()
+        learner.send_signal(signal.SIGTERM)
+        rc, out = finish(learner, timeout=90)
+    finally:
+        if learner.poll() is None:
+            os.killpg(learner.pid, signal.SIGKILL)
+    assert rc == 0, out
+    assert "Traceback" not in out and sent >= 100

@@ -1,6 +1,7 @@
 import time
 
 import numpy as np
+import pytest
 
 from common.process import context, spawn
 from common.transport import ExperienceQueue, WeightBoard, unroll_fields, validate_unroll
@@ -119,6 +120,7 @@ def test_weight_board_reader_never_sees_a_torn_write():
 
 def test_validate_unroll():
     good = {k: np.zeros(shape, dtype) for k, (shape, dtype) in FIELDS.items()}
+    good["episode_return"][:] = np.nan  # no game ended
     assert validate_unroll(good, FIELDS, 2) is None
     bad = dict(good, actions=np.full((3, 2), 2, np.int32))
     assert "actions out of range" in validate_unroll(bad, FIELDS, 2)
@@ -139,3 +141,74 @@ def test_channels_in_use_set_the_capacity():
     q.close_channel(1)  # its remote actor disconnected: its queued unroll goes with it
     assert q.capacity == 2 and q.fill() == 0 and q.get(timeout=0.2) is None
     q.close()
+
+
+def _plausible():
+    u = {k: np.zeros(shape, dtype) for k, (shape, dtype) in FIELDS.items()}
+    u["episode_return"][:] = np.nan
+    u["episode_return"][1, 0], u["episode_length"][1, 0] = 21.0, 300  # one game ended
+    return u
+
+
+@pytest.mark.parametrize(
+    "field,index,value,message",
+    [
+        ("rewards", (0, 0), 3e38, "rewards beyond"),
+        ("rewards", (0, 0), 102.0, "rewards beyond"),  # clipped: at most 1 + gamma V of a cut game
+        ("obs", (0, 0, 0), 3e38, "obs beyond"),
+        ("behaviour_logits", (0, 0, 0), -3e38, "behaviour_logits beyond"),
+        ("episode_return", (1, 0), np.inf, "episode_return beyond"),
+        ("episode_return", (1, 0), 1e12, "episode_return beyond"),
+        ("episode_length", (1, 0), -5, "episode_length outside"),
+        ("episode_length", (1, 0), 0, "episode_length outside"),
+        ("episode_length", (1, 0), 501, "episode_length outside 1..500"),
+        ("episode_length", (0, 0), -1, "episode_length outside"),
+    ],
+)
+def test_implausible_values_are_refused(field, index, value, message):
+    from common.transport.schema import UnrollBounds
+
+    bounds = UnrollBounds.for_run(clip_rewards=True, gamma=0.99, episode_steps=500)
+    assert bounds.reward == pytest.approx(100.0)
+    good = _plausible()
+    assert validate_unroll(good, FIELDS, 2, bounds) is None
+    good["rewards"][2, 1] = 100.0  # a cut game's last reward carries gamma V: still plausible
+    assert validate_unroll(good, FIELDS, 2, bounds) is None
+    bad = _plausible()
+    bad[field][index] = value
+    assert message in validate_unroll(bad, FIELDS, 2, bounds)
+
+
+def test_lstm_state_and_epsilon_are_bounded():
+    from common.transport.schema import UnrollBounds
+
+    fields = unroll_fields((4,), "float32", 2, T=3, E=2, algorithm="q_nstep", core_size=4)
+    u = {k: np.zeros(shape, dtype) for k, (shape, dtype) in fields.items()}
+    u["episode_return"][:] = np.nan
+    assert validate_unroll(u, fields, 2, UnrollBounds()) is None
+    for name, value, message in (("core_h", 2.0, "core_h beyond"), ("core_c", 3e38, "core_c"), ("epsilon", 1.5, "eps")):
+        bad = {k: v.copy() for k, v in u.items()}
+        bad[name].flat[0] = value
+        assert message in validate_unroll(bad, fields, 2, UnrollBounds())
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        b"[" * 100_000 + b"]" * 100_000,  # nested past Python's recursion limit
+        b'{"slot": 0, "version": 0, "fields": [["obs", "<f4", [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]]]}',  # too many axes
+        b'{"slot": 0, "version": 0, "fields": [["obs", "<f4", [' + b", ".join([b"1"] * 70) + b"]]]}",
+        b'{"slot": 0, "version": 0, "fields": [["obs", {"a": 1}, [1]]]}',
+    ],
+)
+def test_hostile_unroll_headers_are_a_protocol_error_or_a_reason(header):
+    import struct
+
+    from common.transport.wire import PUT, ProtocolError, decode_unroll
+
+    msg = PUT + struct.pack("<I", len(header)) + header
+    try:
+        _slot, _version, arrays = decode_unroll(msg)
+    except ProtocolError:
+        return
+    assert isinstance(arrays, str)  # a reason to drop it, never an exception that kills the connection

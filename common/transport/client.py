@@ -34,6 +34,7 @@ from common.transport.wire import (
 
 REPLY_TIMEOUT_S = 60.0  # the learner answers a weights request at once; silence this long means it is gone
 CONNECT_TIMEOUT_S = 5.0
+MAX_HELLO_BYTES = 16 << 20  # the learner's hello: the run's config and the layouts, a few kB
 
 
 class LearnerLost(ConnectionError):
@@ -57,6 +58,8 @@ class Link:
         self.shapes = [tuple(s) for s in hello["shapes"]]  # weight-board order
         self.free = list(range(self.slots))  # slots not yet handed to the learner (or handed back)
         self.buffers = {k: np.zeros((self.slots, *s), d) for k, (s, d) in self.fields.items()}  # [slots, *shape]
+        # The largest message the learner sends is the weights; a longer size prefix means a broken link.
+        self.max_message = 1 + 8 + 4 * sum(int(np.prod(s)) for s in self.shapes) + 1024
 
     def close(self) -> None:
         self.conn.close()
@@ -73,7 +76,7 @@ class Link:
         deadline = time.monotonic() + timeout
         try:
             while self.conn.poll(max(deadline - time.monotonic(), 0.0)):
-                msg = self.conn.recv_bytes()
+                msg = self.conn.recv_bytes(self.max_message)  # OSError past it: reconnect, never MemoryError
                 if msg[:1] != ACK:
                     return msg
                 self.free.append(decode_ack(msg))
@@ -152,7 +155,7 @@ def connect(host: str, port: int, authkey: bytes) -> Link:
         client_handshake(sock, conn, authkey)
         if not conn.poll(HANDSHAKE_TIMEOUT_S):
             raise LearnerLost("no hello from the learner")
-        msg = conn.recv_bytes()
+        msg = conn.recv_bytes(MAX_HELLO_BYTES)
         if msg[:1] == REFUSED:
             raise LearnerRefused(msg[1:].decode(errors="replace"))
         try:

@@ -5,6 +5,8 @@ Both ends of every transport (the local shared-memory queue, the TCP wire) use t
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from common.config import is_value_method
@@ -40,8 +42,35 @@ def nbytes(shape, dtype) -> int:
     return int(np.prod(shape)) * np.dtype(dtype).itemsize
 
 
-def validate_unroll(unroll: dict[str, np.ndarray], fields: dict, num_actions: int) -> str | None:
-    """Why an unroll must not be trained on, or None when it is fine."""
+RAW_REWARD_BOUND = 1e6  # |unclipped reward| of one agent step; Atari scores per step are far below
+VALUE_BOUND = 1e6  # |float observation|, |logit or Q value|, |LSTM cell state|
+MAX_EPISODE_STEPS = 10_000_000  # agent steps of a game, where the env sets no limit of its own
+
+
+@dataclass(frozen=True)
+class UnrollBounds:
+    """What a plausible unroll holds beyond its layout; anything outside is dropped, never trained on.
+
+    reward: |reward| per step. With clipping that is 1 plus what a time-limit cut adds to the last
+    reward (gamma V of the last state, |V| <= 1 / (1 - gamma)); without, the same for RAW_REWARD_BOUND.
+    episode_steps: the env's own limit on a game's agent steps; |episode_return| <= its length times
+    RAW_REWARD_BOUND.
+    """
+
+    reward: float = np.inf
+    episode_steps: int = MAX_EPISODE_STEPS
+
+    @classmethod
+    def for_run(cls, clip_rewards: bool, gamma: float, episode_steps: int | None) -> UnrollBounds:
+        per_step = 1.0 if clip_rewards else RAW_REWARD_BOUND
+        cut = per_step * gamma / (1.0 - gamma) if gamma < 1.0 else np.inf
+        return cls(reward=per_step + cut, episode_steps=episode_steps or MAX_EPISODE_STEPS)
+
+
+def validate_unroll(
+    unroll: dict[str, np.ndarray], fields: dict, num_actions: int, bounds: UnrollBounds | None = None
+) -> str | None:
+    """Why an unroll must not be trained on, or None when it is fine (bounds: `UnrollBounds()` if None)."""
     for name, (shape, dtype) in fields.items():
         arr = unroll.get(name)
         if arr is None:
@@ -56,4 +85,24 @@ def validate_unroll(unroll: dict[str, np.ndarray], fields: dict, num_actions: in
         arr = unroll[name]
         if arr.dtype.kind == "f" and name not in MAY_BE_NAN and not np.isfinite(arr).all():
             return f"non-finite values in {name}"
+    return _out_of_bounds(unroll, bounds or UnrollBounds())
+
+
+def _out_of_bounds(unroll: dict[str, np.ndarray], bounds: UnrollBounds) -> str | None:
+    """Range checks on finite, well-shaped fields (see `UnrollBounds`)."""
+    limits = {"rewards": bounds.reward, "behaviour_logits": VALUE_BOUND, "core_h": 1.0 + 1e-3, "core_c": VALUE_BOUND}
+    if unroll["obs"].dtype.kind == "f":
+        limits["obs"] = VALUE_BOUND
+    for name, limit in limits.items():
+        if name in unroll and unroll[name].size and np.abs(unroll[name]).max() > limit:
+            return f"{name} beyond +-{limit:g}"
+    if "epsilon" in unroll and not 0.0 <= float(unroll["epsilon"][0]) <= 1.0:
+        return "epsilon outside [0, 1]"
+    ended = ~np.isnan(unroll["episode_return"])  # [T, E]
+    lengths = unroll["episode_length"]
+    if (lengths < 0).any() or (lengths[ended] < 1).any() or (lengths[ended] > bounds.episode_steps).any():
+        return f"episode_length outside 1..{bounds.episode_steps} (0 where no game ended)"
+    returns = unroll["episode_return"][ended]
+    if (np.isinf(returns) | (np.abs(returns) > lengths[ended] * RAW_REWARD_BOUND)).any():
+        return f"episode_return beyond its length x {RAW_REWARD_BOUND:g}"
     return None

@@ -22,7 +22,7 @@ from common import config as config_lib
 from common.config import Config, ConfigError
 from common.process import derive_seed, get_logger
 from common.transport.local import ExperienceQueue, WeightBoard
-from common.transport.schema import validate_unroll
+from common.transport.schema import UnrollBounds, validate_unroll
 from common.transport.wire import (
     FETCH,
     NO_WEIGHTS,
@@ -41,6 +41,7 @@ from common.transport.wire import (
 )
 
 HEADER_ROOM = 1 << 16  # bytes allowed beyond the arrays for the message header
+MAX_VERSION_AGE = 1000  # updates: an older unroll from a remote actor is dropped (learner.max_policy_lag if set)
 
 
 log = get_logger("learner")
@@ -57,8 +58,12 @@ class RemoteServer:
         num_actions: int,
         first_channel: int,
         authkey: bytes | None = None,
+        bounds: UnrollBounds | None = None,
     ):
         self.authkey = authkey if authkey is not None else authkey_from_env()  # ConfigError without one
+        self.bounds = bounds or UnrollBounds()  # what a plausible unroll holds (common.transport.schema)
+        # The oldest policy version accepted, in updates behind the learner's newest weights.
+        self.max_version_age = cfg.learner.max_policy_lag if cfg.learner.max_policy_lag is not None else MAX_VERSION_AGE
         self.cfg_dict = config_lib.to_dict(cfg)
         self.seed_base = cfg.seed
         self.exp_queue, self.board, self.num_actions = exp_queue, board, num_actions
@@ -217,7 +222,11 @@ class RemoteServer:
                 raise ProtocolError(f"unknown message kind {kind!r}")
 
     def _take_unroll(self, msg, conn, end, views, in_queue, channel, peer) -> None:
-        slot, version, arrays = decode_unroll(msg)
+        try:
+            slot, version, arrays = decode_unroll(msg)
+        except ProtocolError:
+            self._count("dropped")  # unreadable: counted, and the connection is closed (its slot is unknown)
+            raise
         if not 0 <= slot < self.exp_queue.slots or slot in in_queue:
             self._count("dropped")
             raise ProtocolError(f"sent into slot {slot}, which it does not hold")
@@ -236,6 +245,9 @@ class RemoteServer:
         extra = set(arrays) - set(self.fields)
         if extra:
             return f"unknown fields {sorted(extra)}"
-        if not 0 <= version <= self.board.version:
+        newest = self.board.version
+        if not 0 <= version <= newest:
             return f"unknown policy version {version}"
-        return validate_unroll(arrays, self.fields, self.num_actions)
+        if version < newest - self.max_version_age:
+            return f"policy version {version} is over {self.max_version_age} updates old"
+        return validate_unroll(arrays, self.fields, self.num_actions, self.bounds)

@@ -125,7 +125,7 @@ def encode_hello(hello: dict) -> bytes:
 def decode_hello(msg: bytes) -> dict:
     try:
         hello = json.loads(msg[1:])
-    except ValueError:
+    except (ValueError, RecursionError):
         raise ProtocolError("hello is not JSON") from None
     if not isinstance(hello, dict) or hello.get("protocol") != PROTOCOL:
         raise ProtocolError(
@@ -185,6 +185,9 @@ def encode_unroll(slot: int, version: int, arrays: dict[str, np.ndarray]) -> byt
     return b"".join([PUT, _U32.pack(len(header)), header, *(v.tobytes() for v in arrays.values())])
 
 
+MAX_DIMS = 8  # no unroll field has more axes; numpy refuses more than 64
+
+
 def decode_unroll(msg: bytes) -> tuple[int, int, dict[str, np.ndarray] | str]:
     """(slot, version, arrays) or (slot, version, why the body is unusable).
 
@@ -194,7 +197,7 @@ def decode_unroll(msg: bytes) -> tuple[int, int, dict[str, np.ndarray] | str]:
         (n,) = _U32.unpack_from(msg, 1)
         header = json.loads(msg[1 + _U32.size : 1 + _U32.size + n])
         slot, version, specs = header["slot"], header["version"], header["fields"]
-    except (struct.error, ValueError, KeyError, TypeError):
+    except (struct.error, ValueError, KeyError, TypeError, RecursionError):  # RecursionError: [[[[...]]]]
         raise ProtocolError("unreadable unroll header") from None
     if type(slot) is not int or type(version) is not int or not isinstance(specs, list):
         raise ProtocolError("unroll header has the wrong types")
@@ -210,6 +213,8 @@ def decode_unroll(msg: bytes) -> tuple[int, int, dict[str, np.ndarray] | str]:
         if (
             not isinstance(name, str)
             or dtype.kind not in ALLOWED_KINDS
+            or dtype.itemsize > 16
+            or len(shape) > MAX_DIMS
             or not all(type(d) is int and d >= 0 for d in shape)
         ):
             return slot, version, f"field {name!r}: unusable dtype or shape {dtype} {shape}"[:200]
