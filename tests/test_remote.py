@@ -338,3 +338,53 @@ def test_fuzzed_frames_from_an_authenticated_peer_never_stop_training(tmp_path, 
             os.killpg(learner.pid, signal.SIGKILL)
     assert rc == 0, out
     assert "Traceback" not in out and sent >= 100
+
+
+def test_silent_connections_cannot_lock_actors_out(tmp_path, monkeypatch):
+    """400 connections that never authenticate, at a learner allowed 256 descriptors: a real actor still joins."""
+    import resource
+
+    port = free_port()
+    monkeypatch.setenv("ASYNCRL_AUTHKEY", KEY.decode())
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    args = ["--config", "configs/smoke_cartpole.yaml", "--actors", "1", "--total-frames", "5000000"]
+    args += ["--set", "remote.enabled=true", "--set", f"remote.port={port}", "--run-dir", str(tmp_path)]
+    learner = subprocess.Popen(
+        [sys.executable, "-m", "learner", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256)),
+    )
+    csv_path = tmp_path / "smoke_cartpole" / "metrics.csv"
+    flood, actor = [], None
+    try:
+        assert wait_for(lambda: any(float(r["charts/frames"]) > 0 for r in metric_rows(csv_path)), 120, learner)
+        for _ in range(400):
+            try:
+                flood.append(socket.create_connection(("127.0.0.1", port), timeout=2))
+            except OSError:
+                pass  # the backlog is full for a moment: the flood only gets stronger by trying again
+        actor = subprocess.Popen(
+            [sys.executable, "-m", "actor", "--learner", f"127.0.0.1:{port}"],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        joined = wait_for(lambda: metric_rows(csv_path)[-1].get("learner/remote_actors") == "1", 90, learner)
+        frames_then = float(metric_rows(csv_path)[-1]["charts/frames"])
+        assert joined and wait_for(lambda: float(metric_rows(csv_path)[-1]["charts/frames"]) > frames_then, 60, learner)
+        learner.send_signal(signal.SIGTERM)
+        rc, out = finish(learner, timeout=90)
+    finally:
+        for s in flood:
+            s.close()
+        for p in (learner, actor):
+            if p is not None and p.poll() is None:
+                os.killpg(p.pid, signal.SIGKILL)
+    assert rc == 0, out
+    assert "Traceback" not in out

@@ -25,6 +25,7 @@ from common.transport.local import ExperienceQueue, WeightBoard
 from common.transport.schema import UnrollBounds, validate_unroll
 from common.transport.wire import (
     FETCH,
+    HANDSHAKE_TIMEOUT_S,
     NO_WEIGHTS,
     PROTOCOL,
     PUT,
@@ -41,10 +42,19 @@ from common.transport.wire import (
 )
 
 HEADER_ROOM = 1 << 16  # bytes allowed beyond the arrays for the message header
+MAX_UNAUTHENTICATED = 16  # connections allowed in their handshake at once; more are closed on accept
 MAX_VERSION_AGE = 1000  # updates: an older unroll from a remote actor is dropped (learner.max_policy_lag if set)
 
 
 log = get_logger("learner")
+
+
+def _shut(sock: socket.socket) -> None:
+    """Wake any thread blocked on `sock` (its reads then fail)."""
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
 
 
 class RemoteServer:
@@ -75,6 +85,7 @@ class RemoteServer:
         self.refused = 0  # connections refused: wrong authkey, or too many remote actors
         self.connections = 0  # accepted so far; numbers the remote actors' seeds
         self._peers: dict[int, socket.socket] = {}  # channel -> socket of a connected actor
+        self._unauthenticated = 0  # connections in their handshake
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -123,32 +134,76 @@ class RemoteServer:
     # ------------------------------------------------------------ connections
 
     def _accept_loop(self) -> None:
+        """Accept until stopped, whatever fails: out of descriptors (EMFILE), out of threads, a reset."""
+        backoff = 0.0
         while not self._stop.is_set():
             try:
                 sock, addr = self._listener.accept()
             except TimeoutError:
                 continue
-            except OSError:  # listener closed by stop()
-                return
-            t = threading.Thread(
-                target=self._serve, args=(sock, f"{addr[0]}:{addr[1]}"), name="remote-actor", daemon=True
-            )
+            except OSError as exc:
+                if self._stop.is_set():
+                    return  # the listener was closed by stop()
+                backoff = min(max(2 * backoff, 0.05), 1.0)
+                log.warning(f"remote: accept failed ({exc.strerror or exc}); retrying in {backoff:.2f}s")
+                time.sleep(backoff)
+                continue
+            backoff = 0.0
+            self._admit(sock, f"{addr[0]}:{addr[1]}")
+
+    def _admit(self, sock: socket.socket, peer: str) -> None:
+        """A thread for the new connection, unless MAX_UNAUTHENTICATED connections are already in their
+        handshake: then it is closed at once, so unauthenticated peers never hold more than that many."""
+        with self._lock:
+            admitted = self._unauthenticated < MAX_UNAUTHENTICATED
+            self._unauthenticated += admitted
+        if not admitted:
+            self._count("refused")
+            sock.close()
+            return
+        try:
+            t = threading.Thread(target=self._serve, args=(sock, peer), name="remote-actor", daemon=True)
             t.start()
-            self._threads = [x for x in self._threads if x.is_alive()] + [t]
+        except RuntimeError as exc:  # can't start new thread
+            with self._lock:
+                self._unauthenticated -= 1
+            sock.close()
+            log.warning(f"remote: refused {peer} ({exc})")
+            return
+        self._threads = [x for x in self._threads if x.is_alive()] + [t]
+
+    def _authenticate(self, sock: socket.socket, conn, peer: str) -> bool:
+        """The HMAC handshake within HANDSHAKE_TIMEOUT_S in all (a peer trickling bytes is cut off at the
+        deadline, not after each read); True if the peer knows the authkey."""
+        deadline = threading.Timer(HANDSHAKE_TIMEOUT_S, _shut, args=(sock,))
+        deadline.start()
+        try:
+            server_handshake(sock, conn, self.authkey)
+            return True
+        except AuthenticationError:
+            self._count("refused")
+            log.info(f"refused a remote actor from {peer}: wrong authkey")
+            return False
+        finally:
+            deadline.cancel()
+            with self._lock:
+                self._unauthenticated -= 1
 
     def _count(self, what: str) -> None:
         with self._lock:
             setattr(self, what, getattr(self, what) + 1)
 
     def _serve(self, sock: socket.socket, peer: str) -> None:
-        conn = wrap(sock)
+        try:
+            conn = wrap(sock)
+        except OSError:  # the peer is already gone
+            with self._lock:
+                self._unauthenticated -= 1
+            sock.close()
+            return
         channel = None
         try:
-            try:
-                server_handshake(sock, conn, self.authkey)
-            except AuthenticationError:
-                self._count("refused")
-                log.info(f"refused a remote actor from {peer}: wrong authkey")
+            if not self._authenticate(sock, conn, peer):
                 return
             with self._lock:
                 channel = self._free_channels.pop(0) if self._free_channels and not self._stop.is_set() else None
