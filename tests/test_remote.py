@@ -342,22 +342,19 @@ def test_fuzzed_frames_from_an_authenticated_peer_never_stop_training(tmp_path, 
 
 def test_silent_connections_cannot_lock_actors_out(tmp_path, monkeypatch):
     """400 connections that never authenticate, at a learner allowed 256 descriptors: a real actor still joins."""
-    import resource
-
     port = free_port()
     monkeypatch.setenv("ASYNCRL_AUTHKEY", KEY.decode())
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     args = ["--config", "configs/smoke_cartpole.yaml", "--actors", "1", "--total-frames", "5000000"]
     args += ["--set", "remote.enabled=true", "--set", f"remote.port={port}", "--run-dir", str(tmp_path)]
-    learner = subprocess.Popen(
-        [sys.executable, "-m", "learner", *args],
+    learner = subprocess.Popen(  # `ulimit` in a shell, not preexec_fn: no Python runs between fork and exec
+        ["bash", "-c", 'ulimit -n 256 && exec "$@"', "bash", sys.executable, "-m", "learner", *args],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
         start_new_session=True,
-        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256)),
     )
     csv_path = tmp_path / "smoke_cartpole" / "metrics.csv"
     flood, actor = [], None
