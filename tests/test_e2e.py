@@ -205,7 +205,7 @@ def test_a_diverging_run_stops_by_itself_with_one_line_and_finite_checkpoints(tm
 
 
 def test_a_hung_actor_is_killed_and_replaced(tmp_path):
-    proc = _start_long_run(tmp_path, "--set", "actor.hung_timeout_s=3")
+    proc = _start_long_run(tmp_path, "--set", "actor.hung_timeout_s=10")
     victim = actor_pids(proc.pid)[0]
     os.kill(victim, signal.SIGSTOP)  # alive, but makes no progress: as a deadlocked actor
     assert wait_for(lambda: victim not in actor_pids(proc.pid) and len(actor_pids(proc.pid)) == 2, 60, proc)
@@ -223,7 +223,7 @@ def test_a_hung_actor_is_killed_and_replaced(tmp_path):
     os.kill(proc.pid, signal.SIGTERM)
     rc, out = finish(proc, timeout=90)
     assert rc == 0, out
-    assert f"actor 0 (pid {victim}) handed over nothing for" in out and "hung; killing it" in out
+    assert f"(pid {victim}) handed over nothing for" in out and "hung; killing it" in out
     assert not alive(victim)
 
 
@@ -246,7 +246,7 @@ def test_shutdown_is_bounded_with_every_actor_hung(tmp_path):
 
 
 def test_a_hung_evaluation_actor_is_replaced(tmp_path):
-    proc = _start_long_run(tmp_path, "--set", "learner.eval_interval=5000", "--set", "actor.hung_timeout_s=3")
+    proc = _start_long_run(tmp_path, "--set", "learner.eval_interval=5000", "--set", "actor.hung_timeout_s=10")
     csv_path = tmp_path / "smoke_cartpole" / "metrics.csv"
     assert wait_for(lambda: any(r.get("eval/episodic_return") not in ("", "nan") for r in metric_rows(csv_path)), 120)
     kids = actor_pids(proc.pid)
