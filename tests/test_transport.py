@@ -154,7 +154,7 @@ def _plausible():
     "field,index,value,message",
     [
         ("rewards", (0, 0), 3e38, "rewards beyond"),
-        ("rewards", (0, 0), 102.0, "rewards beyond"),  # clipped: at most 1 + gamma V of a cut game
+        ("rewards", (0, 0), 1000.0, "rewards beyond"),  # clipped: at most 1 + 10 gamma / (1 - gamma)
         ("obs", (0, 0, 0), 3e38, "obs beyond"),
         ("behaviour_logits", (0, 0, 0), -3e38, "behaviour_logits beyond"),
         ("episode_return", (1, 0), np.inf, "episode_return beyond"),
@@ -169,10 +169,10 @@ def test_implausible_values_are_refused(field, index, value, message):
     from common.transport.schema import UnrollBounds
 
     bounds = UnrollBounds.for_run(clip_rewards=True, gamma=0.99, episode_steps=500)
-    assert bounds.reward == pytest.approx(100.0)
+    assert bounds.reward == pytest.approx(991.0)
     good = _plausible()
     assert validate_unroll(good, FIELDS, 2, bounds) is None
-    good["rewards"][2, 1] = 100.0  # a cut game's last reward carries gamma V: still plausible
+    good["rewards"][2, 1] = 150.0  # a cut game's last reward carries gamma V, an estimate: still plausible
     assert validate_unroll(good, FIELDS, 2, bounds) is None
     bad = _plausible()
     bad[field][index] = value

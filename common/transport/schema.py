@@ -52,7 +52,8 @@ class UnrollBounds:
     """What a plausible unroll holds beyond its layout; anything outside is dropped, never trained on.
 
     reward: |reward| per step. With clipping that is 1 plus what a time-limit cut adds to the last
-    reward (gamma V of the last state, |V| <= 1 / (1 - gamma)); without, the same for RAW_REWARD_BOUND.
+    reward (gamma V of the last state, |V| <= 1 / (1 - gamma), allowed ten times over since V is an
+    estimate); without, the same for RAW_REWARD_BOUND.
     episode_steps: the env's own limit on a game's agent steps; |episode_return| <= its length times
     RAW_REWARD_BOUND.
     """
@@ -63,7 +64,8 @@ class UnrollBounds:
     @classmethod
     def for_run(cls, clip_rewards: bool, gamma: float, episode_steps: int | None) -> UnrollBounds:
         per_step = 1.0 if clip_rewards else RAW_REWARD_BOUND
-        cut = per_step * gamma / (1.0 - gamma) if gamma < 1.0 else np.inf
+        # gamma V of a cut game, with ten times room: V is an estimate and may overshoot the true bound.
+        cut = 10.0 * per_step * gamma / (1.0 - gamma) if gamma < 1.0 else np.inf
         return cls(reward=per_step + cut, episode_steps=episode_steps or MAX_EPISODE_STEPS)
 
 
