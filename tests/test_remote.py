@@ -47,6 +47,24 @@ def serve(cfg, fields=FIELDS, shapes=((3, 2),), num_actions=2, weights=None):
     return server, q, board
 
 
+def start_remote_learner(tmp_path, port, monkeypatch):
+    """`python -m learner` on the smoke config: one local actor, remote actors welcome on `port`."""
+    monkeypatch.setenv("ASYNCRL_AUTHKEY", KEY.decode())
+    return start_learner(
+        "--config",
+        "configs/smoke_cartpole.yaml",
+        "--actors",
+        "1",
+        "--total-frames",
+        "5000000",
+        "--set",
+        "remote.enabled=true",
+        "--set",
+        f"remote.port={port}",
+        run_dir=tmp_path,
+    )
+
+
 def good_unroll():
     u = {k: np.zeros(shape, dtype) for k, (shape, dtype) in FIELDS.items()}
     u["episode_return"][:] = np.nan
@@ -203,20 +221,7 @@ def test_learner_and_actor_refuse_to_start_without_an_authkey(tmp_path, monkeypa
 
 def test_local_and_remote_actors_train_together(tmp_path, monkeypatch):
     port = free_port()
-    monkeypatch.setenv("ASYNCRL_AUTHKEY", KEY.decode())
-    learner = start_learner(
-        "--config",
-        "configs/smoke_cartpole.yaml",
-        "--actors",
-        "1",
-        "--total-frames",
-        "5000000",
-        "--set",
-        "remote.enabled=true",
-        "--set",
-        f"remote.port={port}",
-        run_dir=tmp_path,
-    )
+    learner = start_remote_learner(tmp_path, port, monkeypatch)
     actor = subprocess.Popen(
         [sys.executable, "-m", "actor", "--learner", f"127.0.0.1:{port}"],
         cwd=ROOT,
@@ -292,20 +297,7 @@ def _fuzzed_messages(rng, n):
 
 def test_fuzzed_frames_from_an_authenticated_peer_never_stop_training(tmp_path, monkeypatch):
     port = free_port()
-    monkeypatch.setenv("ASYNCRL_AUTHKEY", KEY.decode())
-    learner = start_learner(
-        "--config",
-        "configs/smoke_cartpole.yaml",
-        "--actors",
-        "1",
-        "--total-frames",
-        "5000000",
-        "--set",
-        "remote.enabled=true",
-        "--set",
-        f"remote.port={port}",
-        run_dir=tmp_path,
-    )
+    learner = start_remote_learner(tmp_path, port, monkeypatch)
     csv_path = tmp_path / "smoke_cartpole" / "metrics.csv"
     try:
         assert wait_for(lambda: any(float(r["charts/frames"]) > 0 for r in metric_rows(csv_path)), 120, learner)
