@@ -7,11 +7,26 @@ import math
 import os
 
 
+def format_duration(seconds: float) -> str:
+    """1h02m, 4m05s, 12s; '?' when unknown (NaN)."""
+    if not math.isfinite(seconds):
+        return "?"
+    s = int(round(seconds))
+    if s >= 3600:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    return f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s"
+
+
 def format_progress(m: dict) -> str:
     ret = m.get("charts/mean_return_100", float("nan"))
     ret_s = "   n/a" if math.isnan(ret) else f"{ret:7.1f}"
+    done = (
+        f" ({m['charts/progress_pct']:.1f}%, {format_duration(m.get('time/remaining_s', math.nan))} left)"
+        if "charts/progress_pct" in m
+        else ""
+    )
     return (
-        f"[{m['time/elapsed_s']:7.1f}s] frames {int(m['charts/frames']):>11,} | "
+        f"[{m['time/elapsed_s']:7.1f}s] frames {int(m['charts/frames']):>11,}{done} | "
         f"{m['charts/fps']:8,.0f} fps | episodes {int(m['charts/episodes']):>6} | "
         f"return(100) {ret_s} | lag {m['actor/policy_lag_mean']:.1f}/{int(m['actor/policy_lag_max'])} | "
         f"queue {int(m['learner/queue_size'])}/{int(m['learner/queue_capacity'])} | "

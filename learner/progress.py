@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections import deque
 from dataclasses import asdict, dataclass, field
@@ -34,6 +35,7 @@ class Progress:
     episodes: int
     returns: deque  # the last finished games' unclipped returns
     elapsed_before_s: float  # training seconds of the sessions before this one
+    start_frames: int = 0  # frames when this session began (a resumed run's checkpoint)
     started: float = field(default_factory=time.monotonic)
     started_unix: float = field(default_factory=time.time)  # lets a benchmark time launch -> first update
     lags: list[int] = field(default_factory=list)  # policy lag of each unroll since the last metrics row
@@ -54,6 +56,7 @@ class Progress:
             before.episodes,
             deque(before.returns, maxlen=max(100, window)),
             before.elapsed_s,
+            start_frames=before.frames,
         )
         p.last_log_time, p.last_log_frames = p.started, p.frames
         return p
@@ -61,6 +64,11 @@ class Progress:
     def seconds(self) -> float:
         """Seconds since this session's training began."""
         return time.monotonic() - self.started
+
+    def seconds_left(self, total_frames: int) -> float:
+        """Time to `total_frames` at this session's mean rate; NaN before any frame was trained."""
+        rate = (self.frames - self.start_frames) / max(self.seconds(), 1e-9)
+        return max(total_frames - self.frames, 0) / rate if rate > 0 else math.nan
 
     def mean_return(self, last: int) -> float | None:
         """Mean of the last `last` games' returns (fewer if fewer ended), None before any."""

@@ -413,6 +413,8 @@ def metrics_row(run: Run, p: Progress, now: float) -> dict:
     row = {
         "time/elapsed_s": p.elapsed_before_s + now - p.started,
         "charts/frames": p.frames,
+        "charts/progress_pct": 100.0 * p.frames / cfg.total_frames,
+        "time/remaining_s": p.seconds_left(cfg.total_frames),
         "charts/fps": (p.frames - p.last_log_frames) / max(now - p.last_log_time, 1e-9),
         "charts/updates": p.updates,
         "charts/episodes": p.episodes,
