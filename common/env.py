@@ -61,6 +61,24 @@ def is_atari(env_id: str) -> bool:
     return env_id.startswith("ALE/")
 
 
+ALE_ENTRY_POINT = "ale_py.env:AtariEnv"
+
+
+def legacy_atari_hint(env_id: str, registry: dict) -> str:
+    """What to write instead of a legacy ale-py id, with the settings that id stood for."""
+    kwargs = registry[env_id].kwargs
+    game = kwargs["game"]
+    same_game = [k for k, s in registry.items() if is_atari(k) and k.endswith("-v5") and s.kwargs.get("game") == game]
+    v5 = min(same_game, key=len) if same_game else "ALE/<Game>-v5"
+    skip, sticky = kwargs.get("frameskip"), kwargs.get("repeat_action_probability", 0.0)
+    skip_text = "a random frame skip of 2-4" if isinstance(skip, tuple) else f"frame skip {skip}"
+    return (
+        f"{env_id!r} is a legacy ale-py id ({skip_text}, sticky actions {sticky:g}, no no-op starts) that this "
+        f"project does not run; use env.id={v5} (frame skip 4, max-pool, up to env.noop_max no-ops)"
+        + (" with env.sticky_actions=0 for its no-sticky setting" if sticky == 0 else "")
+    )
+
+
 def _registry() -> dict:
     import ale_py
 
@@ -69,10 +87,14 @@ def _registry() -> dict:
 
 
 def check_env_id(env_id: str) -> None:
-    """Raise ConfigError (one line) if `env_id` is not a known gymnasium/ALE id."""
+    """Raise ConfigError (one line) if `env_id` is not a known gymnasium/ALE id, or is one of ale-py's
+    legacy Atari ids (`Pong-v4`, `PongNoFrameskip-v4`, ...), whose frame skip and sticky actions are
+    baked into the id: Atari runs through `ALE/<Game>-v5`, where `env.*` sets them."""
     registry = _registry()
-    if env_id in registry:
+    if env_id in registry and (is_atari(env_id) or registry[env_id].entry_point != ALE_ENTRY_POINT):
         return
+    if env_id in registry:
+        raise ConfigError(f"env.id: {legacy_atari_hint(env_id, registry)}")
     close = difflib.get_close_matches(env_id, list(registry), n=3, cutoff=0.6)
     hint = f"; did you mean {', '.join(close)}?" if close else "; Atari games are named like ALE/Pong-v5"
     raise ConfigError(f"env.id: unknown environment {env_id!r}{hint}")

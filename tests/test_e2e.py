@@ -117,12 +117,19 @@ def test_smoke_pong_real_atari_run(tmp_path):
     _load_checkpoint(tmp_path / "smoke_pong")
 
 
-def test_unknown_env_fails_before_spawning(tmp_path):
-    proc = start_learner("--config", "configs/smoke_cartpole.yaml", "--env", "ALE/Pongg-v5", run_dir=tmp_path)
+@pytest.mark.parametrize(
+    "env_id, expected",
+    [
+        ("ALE/Pongg-v5", "error: env.id: unknown environment 'ALE/Pongg-v5'"),
+        ("PongNoFrameskip-v4", "error: env.id: 'PongNoFrameskip-v4' is a legacy ale-py id"),
+    ],
+)
+def test_unknown_or_legacy_env_fails_before_spawning(tmp_path, env_id, expected):
+    proc = start_learner("--config", "configs/smoke_cartpole.yaml", "--env", env_id, run_dir=tmp_path)
     rc, out = finish(proc, timeout=60)
     assert rc == 2
     assert out.strip().splitlines() == [out.strip()]  # one line
-    assert out.startswith("error: env.id: unknown environment 'ALE/Pongg-v5'") and "Traceback" not in out
+    assert out.startswith(expected) and "Traceback" not in out
     assert not (tmp_path / "smoke_cartpole").exists()
 
 

@@ -35,6 +35,25 @@ def test_unknown_env_is_one_clear_line():
         make_env(EnvConfig(id="NoSuchEnv-v0"), 1, seed=0)
 
 
+@pytest.mark.parametrize(
+    "env_id, v5, no_sticky",
+    [
+        ("PongNoFrameskip-v4", "ALE/Pong-v5", True),  # CleanRL's default id: frame skip 1, no sticky actions
+        ("Breakout-v4", "ALE/Breakout-v5", True),
+        ("SpaceInvaders-v0", "ALE/SpaceInvaders-v5", False),
+        ("MontezumaRevengeNoFrameskip-v4", "ALE/MontezumaRevenge-v5", True),
+    ],
+)
+def test_legacy_atari_ids_are_refused_with_the_v5_id(env_id, v5, no_sticky):
+    """A legacy id would take the generic pixel path (no frame skip, max-pool or no-ops): refused instead."""
+    with pytest.raises(ConfigError) as info:
+        check_env_id(env_id)
+    text = str(info.value)
+    assert text.startswith(f"env.id: {env_id!r} is a legacy ale-py id") and "\n" not in text
+    assert f"use env.id={v5} " in text
+    assert ("env.sticky_actions=0" in text) == no_sticky
+
+
 def test_atari_preprocessing_and_reward_clipping():
     cfg = EnvConfig(id="ALE/Pong-v5")
     spec = probe_spec(cfg)
