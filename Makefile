@@ -11,10 +11,10 @@ BIN := $(VENV)/bin
 
 .PHONY: train play test test-slow lint install clean
 
-$(BIN)/.installed: pyproject.toml
+$(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,plot]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,plot]'
 	touch $@
 
 install: $(BIN)/.installed
