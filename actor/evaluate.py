@@ -1,11 +1,16 @@
 """Score weights: play whole episodes with the run's model and report their unclipped returns.
 
-Greedy by default (argmax of the policy logits or of the Q values), which is how
-the value methods are judged: their actors' own returns include exploration.
+    python -m actor.evaluate RUN_OR_WEIGHTS --episodes 30 --protocol noop --json scores.json
+    asyncrl-eval RUN_OR_WEIGHTS ...
 
-Two users: `evaluate(cfg, path)` for saved weights, and `eval_entry`, the evaluation
-actor the learner spawns when `learner.eval_interval` is set: it waits for a request
-on its pipe, takes the newest weights from the weight board, plays
+Greedy by default (argmax of the policy logits or of the Q values), which is how
+the value methods are judged: their actors' own returns include exploration. The games run
+side by side, env i of a vector env seeded with `--seed`; each is that env's first game.
+
+Three users: the command above (per-episode scores and lengths, mean, std and a 95% interval,
+under a named protocol, see PROTOCOLS); `evaluate(cfg, path)` for saved weights from Python; and
+`eval_entry`, the evaluation actor the learner spawns when `learner.eval_interval` is set: it
+waits for a request on its pipe, takes the newest weights from the weight board, plays
 `learner.eval_episodes` greedy episodes and sends the returns back.
 """
 
@@ -19,18 +24,27 @@ os.environ.setdefault("KERAS_BACKEND", "jax")
 import numpy as np
 
 from actor.policy import Policy
-from common.config import Config, frames_per_update, from_dict
+from common.config import Config, frames_per_update, from_dict, is_value_method
 from common.env import make_env
 from common.model import build_model
 from common.weights import load_weights
 
+# Evaluation protocols by name: config overrides on top of the run's own env settings (Atari only,
+# except `training`). Every results table names the one it used.
+PROTOCOLS = {
+    "training": {},  # the run's own env settings (the Atari presets: up to 30 no-ops, sticky actions 0.25)
+    "noop": {"env.noop_max": 30, "env.sticky_actions": 0.0},  # DQN's no-op starts (Mnih et al. 2015)
+    "sticky": {"env.noop_max": 0, "env.sticky_actions": 0.25},  # sticky actions (Machado et al. 2018)
+}
 
-def first_episode_returns(env, policy, max_steps: int = 1_000_000, tick=lambda: None) -> list[float]:
+
+def first_episodes(env, policy, max_steps: int = 1_000_000, tick=lambda: None) -> list[dict]:
     """Play every env of `env` with `policy` (an `actor.policy.Policy` for as many envs) to the end of its
-    first game; its unclipped return, in env order. An env still playing after `max_steps` agent steps is
-    left out. `tick()` is called every agent step (the evaluation actor's heartbeat)."""
+    first game: {"env", "score" (unclipped return), "length" (agent steps)} per env, in env order. An env
+    still playing after `max_steps` agent steps is left out. `tick()` is called every agent step (the
+    evaluation actor's heartbeat)."""
     n = env.num_envs
-    returns = np.full(n, np.nan)
+    returns, lengths = np.full(n, np.nan), np.zeros(n, np.int64)
     obs = env.reset()  # [n, *obs_shape]
     policy.reset()
     for _ in range(max_steps):
@@ -39,11 +53,52 @@ def first_episode_returns(env, policy, max_steps: int = 1_000_000, tick=lambda: 
         step = env.step(actions)
         first_end = np.isnan(returns) & ~np.isnan(step.episode_return)
         returns[first_end] = step.episode_return[first_end]
+        lengths[first_end] = step.episode_length[first_end]
         if not np.isnan(returns).any():
             break
         obs = step.obs
         policy.end_episodes(step.done)
-    return returns[~np.isnan(returns)].tolist()
+    ended = np.flatnonzero(~np.isnan(returns))
+    return [{"env": int(i), "score": float(returns[i]), "length": int(lengths[i])} for i in ended]
+
+
+def first_episode_returns(env, policy, max_steps: int = 1_000_000, tick=lambda: None) -> list[float]:
+    """The scores of `first_episodes`, in env order."""
+    return [e["score"] for e in first_episodes(env, policy, max_steps, tick)]
+
+
+def score_summary(scores: list[float]) -> dict:
+    """n, mean, sample std (ddof 1) and a two-sided 95% Student-t interval of the mean (None for n < 2)."""
+    from scipy import stats  # a dependency of scikit-image
+
+    x = np.asarray(scores, np.float64)  # [n]
+    n = len(x)
+    if n < 2:
+        return {"n": n, "mean": float(x.mean()) if n else None, "std": None, "ci95": None}
+    std = float(x.std(ddof=1))
+    half = float(stats.t.ppf(0.975, n - 1)) * std / np.sqrt(n)
+    return {"n": n, "mean": float(x.mean()), "std": std, "ci95": [float(x.mean() - half), float(x.mean() + half)]}
+
+
+def play_episodes(
+    cfg: Config,
+    weights_path: str,
+    episodes: int,
+    seed: int,
+    greedy: bool = True,
+    epsilon: float = 0.0,
+    max_steps: int = 1_000_000,
+) -> list[dict]:
+    """`first_episodes` of `episodes` envs run side by side (epsilon: the value methods' sampling)."""
+    env = make_env(cfg.env, episodes, seed=seed)
+    try:
+        model = build_model(env.spec, cfg.model, seed=seed, algorithm=cfg.algorithm)
+        load_weights(model, weights_path, cfg.env.id)
+        policy = Policy(model, cfg.algorithm, episodes, seed, greedy=greedy)
+        policy.epsilon = epsilon
+        return first_episodes(env, policy, max_steps)
+    finally:
+        env.close()
 
 
 def evaluate(
@@ -55,14 +110,112 @@ def evaluate(
     max_steps: int = 1_000_000,
 ) -> list[float]:
     """Unclipped returns of the first `episodes` games of `episodes` envs run side by side."""
-    env = make_env(cfg.env, episodes, seed=seed)
+    return [e["score"] for e in play_episodes(cfg, weights_path, episodes, seed, greedy, 0.0, max_steps)]
+
+
+# ---------------------------------------------------------------- the command
+
+
+def parse_args(argv=None):
+    import argparse
+
+    p = argparse.ArgumentParser(
+        prog="python -m actor.evaluate",
+        description="Score saved weights over N games under a named protocol: per-episode scores and lengths, "
+        "mean, std and a 95%% interval, printed and optionally written as JSON.",
+    )
+    p.add_argument("target", help="a run folder (its checkpoints/latest.weights.h5) or a .weights.h5 file")
+    p.add_argument("--episodes", type=int, default=30, help="games, played side by side (default 30)")
+    p.add_argument(
+        "--protocol",
+        choices=list(PROTOCOLS),
+        default="training",
+        help="training: the run's own env settings (default); noop: up to 30 no-ops, no sticky actions (DQN's); "
+        "sticky: sticky actions 0.25, no no-ops (Machado et al. 2018). noop and sticky are Atari only",
+    )
+    p.add_argument("--sample", action="store_true", help="sample from the policy (value methods: epsilon-greedy)")
+    p.add_argument("--epsilon", type=float, default=0.05, help="value methods with --sample: random-action probability")
+    p.add_argument("--seed", type=int, default=0, help="seed of the vector env (each env plays its first game)")
+    p.add_argument("--max-steps", type=int, default=1_000_000, help="agent steps before unfinished games are dropped")
+    p.add_argument("--config", help="YAML or config.json to build the model from (default: the run's config.json)")
+    p.add_argument("--json", metavar="OUT", help="write the scores and settings to OUT")
+    return p.parse_args(argv)
+
+
+def protocol_config(args):
+    """(config, weights path) under `args.protocol`; PlayError for a protocol the env has no settings for."""
+    from actor.play import PlayError, resolve_target
+    from common.env import is_atari
+
+    if args.episodes < 1:
+        raise PlayError(f"--episodes: must be >= 1, got {args.episodes}")
+    cfg, weights = resolve_target(args.target, args.config, None, PROTOCOLS[args.protocol])
+    if args.protocol != "training" and not is_atari(cfg.env.id):
+        raise PlayError(f"--protocol {args.protocol} sets Atari no-ops and sticky actions; {cfg.env.id} has neither")
+    return cfg, weights
+
+
+def report(cfg, weights: str, args, games: list[dict]) -> dict:
+    """What the JSON holds: the protocol's settings, every game, and the summary of their scores."""
+    from common.env import is_atari
+
+    env = cfg.env
+    protocol = {"name": args.protocol, "policy": "sample" if args.sample else "greedy"}
+    if args.sample and is_value_method(cfg.algorithm):
+        protocol["epsilon"] = args.epsilon
+    if is_atari(env.id):
+        protocol.update(
+            noop_max=env.noop_max,
+            sticky_actions=env.sticky_actions,
+            frame_skip=env.frame_skip,
+            max_episode_frames=env.max_episode_frames,
+        )
+    return {
+        "weights": weights,
+        "algorithm": cfg.algorithm,
+        "env": env.id,
+        "protocol": protocol,
+        "seed": args.seed,
+        "episodes_asked": args.episodes,
+        "episodes": games,
+        **score_summary([g["score"] for g in games]),
+    }
+
+
+def main(argv=None) -> int:
+    import json
+    import sys
+
+    from actor.play import PlayError
+    from common.config import ConfigError
+    from common.weights import WeightsError
+
+    args = parse_args(argv)
     try:
-        model = build_model(env.spec, cfg.model, seed=seed, algorithm=cfg.algorithm)
-        load_weights(model, weights_path, cfg.env.id)
-        policy = Policy(model, cfg.algorithm, episodes, seed, greedy=greedy)
-        return first_episode_returns(env, policy, max_steps)
-    finally:
-        env.close()
+        cfg, weights = protocol_config(args)
+        print(f"evaluating {weights}: {cfg.algorithm} on {cfg.env.id}, protocol {args.protocol}", flush=True)
+        epsilon = args.epsilon if args.sample and is_value_method(cfg.algorithm) else 0.0
+        games = play_episodes(cfg, weights, args.episodes, args.seed, not args.sample, epsilon, args.max_steps)
+    except (ConfigError, WeightsError, PlayError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:  # the games run side by side: the finished ones are the short ones, so none is kept
+        print("interrupted: no scores (games run side by side; the finished ones would be a biased sample)")
+        return 130
+    out = report(cfg, weights, args, games)
+    ci = f", 95% interval [{out['ci95'][0]:.1f}, {out['ci95'][1]:.1f}]" if out["ci95"] else ""
+    std = f", std {out['std']:.1f}" if out["std"] is not None else ""
+    done = f"{out['n']} of {args.episodes} games finished"
+    print(f"{done}: mean {out['mean']:.1f}{std}{ci}" if games else "no game finished")
+    if args.json:
+        try:
+            with open(args.json, "w") as fh:
+                json.dump(out, fh, indent=1)
+        except OSError as exc:
+            print(f"error: cannot write {args.json}: {exc}", file=sys.stderr)
+            return 1
+        print(f"wrote {args.json}")
+    return 0 if games else 1
 
 
 def run_eval_actor(cfg_dict: dict, weights, conn, stop_flag, heartbeat, seed: int, parent_pid: int) -> None:
@@ -101,3 +254,9 @@ def eval_entry(*args) -> None:
     from common.process import guarded_entry
 
     guarded_entry("eval actor", run_eval_actor, *args, quiet=(KeyboardInterrupt, BrokenPipeError, EOFError))
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main())

@@ -78,9 +78,18 @@ class PlayError(ValueError):
 
 def resolve(args) -> tuple:
     """(config, weights path) for the command line, or PlayError / ConfigError saying what is missing."""
+    overrides = {}
+    if args.no_op_starts is not None:
+        overrides["env.noop_max"] = args.no_op_starts
+    if args.sticky is not None:
+        overrides["env.sticky_actions"] = args.sticky
+    return resolve_target(args.target, args.config, args.env, overrides)
+
+
+def resolve_target(target: str, config: str | None, env_id: str | None, overrides: dict) -> tuple:
+    """(config with unclipped rewards and `overrides`, weights path) for a run folder or a weights file."""
     from common import config as config_lib
 
-    target = args.target
     if os.path.isdir(target):
         weights = os.path.join(target, "checkpoints", "latest.weights.h5")
         if not os.path.exists(weights):
@@ -94,15 +103,11 @@ def resolve(args) -> tuple:
         run_config = next((c for c in candidates if os.path.isfile(c)), None)
     else:
         raise PlayError(f"{target!r} does not exist (give a run folder or a .weights.h5 file)")
-    overrides = {"env.clip_rewards": False}  # scores are the game's own
-    if args.env is not None:
-        overrides["env.id"] = args.env
-    if args.no_op_starts is not None:
-        overrides["env.noop_max"] = args.no_op_starts
-    if args.sticky is not None:
-        overrides["env.sticky_actions"] = args.sticky
-    source = args.config or run_config
-    if source is None and args.env is None:
+    overrides = {"env.clip_rewards": False, **overrides}  # scores are the game's own
+    if env_id is not None:
+        overrides["env.id"] = env_id
+    source = config or run_config
+    if source is None and env_id is None:
         raise PlayError(f"no config.json next to {target!r}: pass --config FILE, or --env ID for the default model")
     cfg = config_lib.load(source, overrides)
     return cfg, weights
@@ -159,9 +164,11 @@ def play(
     max_steps: int | None,
     sinks: list,
     out=print,
+    results: list | None = None,
 ) -> list[dict]:
     """Play `episodes` games one after the other in the 1-env `env` (made with unclipped rewards);
-    each colour frame goes to every sink. Returns {"score", "steps", "cut"} per episode."""
+    each colour frame goes to every sink. Returns {"score", "steps", "cut"} per episode, appended to
+    `results` as each game ends (so a caller interrupted by Ctrl-C keeps the finished ones)."""
     import numpy as np
 
     from actor.policy import Policy
@@ -173,7 +180,7 @@ def play(
         for sink in sinks:
             sink.add(env.frames()[0])  # [H, W, 3] uint8, e.g. [210, 160, 3] on Atari
 
-    results = []
+    results = [] if results is None else results
     obs = env.reset()  # [1, *obs_shape]
     show()
     score, steps = 0.0, 0
@@ -218,7 +225,7 @@ def main(argv=None) -> int:
     from common.env import make_env
     from common.weights import WeightsError
 
-    env, sinks, results = None, [], None
+    env, sinks, results, interrupted = None, [], [], False
     if (
         not args.render
     ):  # colour frames without a window: keep SDL (pygame, under gymnasium's rendering) off the display
@@ -243,7 +250,7 @@ def main(argv=None) -> int:
         if args.render:
             sinks.append(Window(env.frame_rate))
         try:
-            results = play(
+            play(
                 env,
                 model,
                 cfg.algorithm,
@@ -254,16 +261,17 @@ def main(argv=None) -> int:
                 args.max_steps,
                 sinks,
                 out=lambda line: print(line, flush=True),
+                results=results,
             )
         except KeyboardInterrupt:  # keep what was played: the summary so far and the recording
-            pass
+            interrupted = True
         if results:
-            print(summary_line(results))
+            print(("interrupted: " if interrupted else "") + summary_line(results))
         for sink in sinks:
             count = sink.close()
             if count:
                 print(f"recorded {count} frames at {env.frame_rate:g} fps to {args.record}")
-        return 0 if results is not None else 130
+        return 130 if interrupted else 0
     except (ConfigError, WeightsError, PlayError, VideoError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -1,6 +1,7 @@
 """`python -m actor.play`: recordings, the colour emulator's lockstep, and one clear line for each bad input."""
 
 import os
+import signal
 import subprocess
 import sys
 
@@ -238,3 +239,27 @@ def test_run_folder_is_played_from_its_config(capsys, tmp_path, flags):
     assert ("greedy" if flags else "sampling from the policy") in out.splitlines()[0]
     assert [line.startswith(f"episode   {i}") for i, line in enumerate(out.splitlines()[1:4], 1)] == [True] * 3
     assert out.splitlines()[-1].startswith("3 episodes: mean ")
+
+
+def test_ctrl_c_prints_the_games_finished_so_far(tmp_path):
+    weights = _weights(tmp_path, "CartPole-v1")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "actor.play", weights, "--env", "CartPole-v1", "--episodes", "100000"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"),
+        start_new_session=True,
+    )
+    lines = []
+    for line in proc.stdout:  # wait for a few finished games
+        lines.append(line)
+        if line.startswith("episode   3:"):
+            break
+    proc.send_signal(signal.SIGINT)
+    rest, _ = proc.communicate(timeout=60)
+    last = rest.strip().splitlines()[-1]
+    assert proc.returncode == 130, rest
+    assert last.startswith("interrupted: ") and " episodes: mean " in last and "Traceback" not in rest
+    assert int(last.split()[1]) >= 3  # the games played before the signal are counted
