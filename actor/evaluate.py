@@ -27,7 +27,7 @@ from actor.policy import Policy
 from common.config import Config, frames_per_update, from_dict, is_value_method
 from common.env import make_env
 from common.model import build_model
-from common.weights import load_weights
+from common.weights import load_model_file
 
 # Evaluation protocols by name: config overrides on top of the run's own env settings (Atari only,
 # except `training`). Every results table names the one it used.
@@ -92,8 +92,7 @@ def play_episodes(
     """`first_episodes` of `episodes` envs run side by side (epsilon: the value methods' sampling)."""
     env = make_env(cfg.env, episodes, seed=seed)
     try:
-        model = build_model(env.spec, cfg.model, seed=seed, algorithm=cfg.algorithm)
-        load_weights(model, weights_path, cfg.env.id)
+        model = load_model_file(cfg, env.spec, weights_path, seed)
         policy = Policy(model, cfg.algorithm, episodes, seed, greedy=greedy)
         policy.epsilon = epsilon
         return first_episodes(env, policy, max_steps)
@@ -144,8 +143,9 @@ def parse_args(argv=None):
 
 def protocol_config(args):
     """(config, weights path) under `args.protocol`; PlayError for a protocol the env has no settings for."""
-    from actor.play import PlayError, resolve_target
+    from actor.play import PlayError
     from common.env import is_atari
+    from common.weights import resolve_target
 
     if args.episodes < 1:
         raise PlayError(f"--episodes: must be >= 1, got {args.episodes}")

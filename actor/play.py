@@ -77,40 +77,15 @@ class PlayError(ValueError):
 
 
 def resolve(args) -> tuple:
-    """(config, weights path) for the command line, or PlayError / ConfigError saying what is missing."""
+    """(config, weights path) for the command line, or WeightsError / ConfigError saying what is missing."""
     overrides = {}
     if args.no_op_starts is not None:
         overrides["env.noop_max"] = args.no_op_starts
     if args.sticky is not None:
         overrides["env.sticky_actions"] = args.sticky
+    from common.weights import resolve_target
+
     return resolve_target(args.target, args.config, args.env, overrides)
-
-
-def resolve_target(target: str, config: str | None, env_id: str | None, overrides: dict) -> tuple:
-    """(config with unclipped rewards and `overrides`, weights path) for a run folder or a weights file."""
-    from common import config as config_lib
-
-    if os.path.isdir(target):
-        weights = os.path.join(target, "checkpoints", "latest.weights.h5")
-        if not os.path.exists(weights):
-            raise PlayError(f"{target!r} is a folder without checkpoints/latest.weights.h5; is it a run folder?")
-        run_config = os.path.join(target, "config.json")
-    elif os.path.exists(target):
-        weights = target
-        here = os.path.dirname(os.path.abspath(target))
-        # Beside the file first (a shipped model: models/<name>/), then the run folder above checkpoints/.
-        candidates = [os.path.join(here, "config.json"), os.path.join(os.path.dirname(here), "config.json")]
-        run_config = next((c for c in candidates if os.path.isfile(c)), None)
-    else:
-        raise PlayError(f"{target!r} does not exist (give a run folder or a .weights.h5 file)")
-    overrides = {"env.clip_rewards": False, **overrides}  # scores are the game's own
-    if env_id is not None:
-        overrides["env.id"] = env_id
-    source = config or run_config
-    if source is None and env_id is None:
-        raise PlayError(f"no config.json next to {target!r}: pass --config FILE, or --env ID for the default model")
-    cfg = config_lib.load(source, overrides)
-    return cfg, weights
 
 
 def _check_protocol_flags(args, cfg) -> None:
@@ -144,13 +119,10 @@ def describe_protocol(cfg, greedy: bool, epsilon: float) -> str:
 
 
 def load_model(cfg, spec, weights: str, seed: int):
-    """The run's model with `weights` loaded (WeightsError, one line, if they do not fit)."""
-    from common.model import build_model
-    from common.weights import load_weights
+    """The run's model with `weights` (.weights.h5 or .keras) loaded; WeightsError, one line, if they do not fit."""
+    from common.weights import load_model_file
 
-    model = build_model(spec, cfg.model, seed=seed, algorithm=cfg.algorithm)
-    load_weights(model, weights, cfg.env.id)
-    return model
+    return load_model_file(cfg, spec, weights, seed)
 
 
 def play(

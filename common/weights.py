@@ -3,7 +3,9 @@
 Keras 3 `save_weights` writes `layers/<auto-name>/vars/<i>` datasets and tags each
 `vars` group with the layer's `name` attribute; we read those tags to compare the
 file, layer by layer, with the model built for an env before Keras sees the file.
-Used by resume (learner), play and evaluation (actor).
+Used by resume (learner), play and evaluation (actor). `resolve_target` and `load_model_file`
+turn what a user names (a run folder, a `.weights.h5` or an exported `.keras` file) into a config
+and a loaded model.
 """
 
 from __future__ import annotations
@@ -105,3 +107,58 @@ def load_weights(model, path: str, env_id: str) -> None:
 
 def _fmt(shapes) -> str:
     return "[" + ", ".join(str(tuple(s)) for s in shapes) + "]"
+
+
+def resolve_target(target: str, config: str | None, env_id: str | None, overrides: dict) -> tuple:
+    """(config with unclipped rewards and `overrides`, weights path) for a run folder, a `.weights.h5` or a
+    `.keras` file. The config is `config`, else the run's config.json (beside the file: a shipped model, or
+    in the run folder above checkpoints/), else the default for `env_id`. WeightsError / ConfigError, one line."""
+    from common import config as config_lib
+
+    if os.path.isdir(target):
+        weights = os.path.join(target, "checkpoints", "latest.weights.h5")
+        if not os.path.exists(weights):
+            raise WeightsError(f"{target!r} is a folder without checkpoints/latest.weights.h5; is it a run folder?")
+        run_config = os.path.join(target, "config.json")
+    elif os.path.exists(target):
+        weights = target
+        here = os.path.dirname(os.path.abspath(target))
+        candidates = [os.path.join(here, "config.json"), os.path.join(os.path.dirname(here), "config.json")]
+        run_config = next((c for c in candidates if os.path.isfile(c)), None)
+    else:
+        raise WeightsError(f"{target!r} does not exist (give a run folder, a .weights.h5 or a .keras file)")
+    overrides = {"env.clip_rewards": False, **overrides}  # scores are the game's own
+    if env_id is not None:
+        overrides["env.id"] = env_id
+    source = config or run_config
+    if source is None and env_id is None:
+        raise WeightsError(f"no config.json next to {target!r}: pass --config FILE, or --env ID for the default model")
+    return config_lib.load(source, overrides), weights
+
+
+def load_model_file(cfg, spec, path: str, seed: int = 0):
+    """A model for `cfg` and env `spec`: an exported `.keras` file as it is (its input must take the env's
+    observations), or the project's model with a `.weights.h5` file loaded into it."""
+    if path.endswith(".keras"):
+        return _load_keras_file(path, spec, cfg.env.id)
+    from common.model import build_model
+
+    model = build_model(spec, cfg.model, seed=seed, algorithm=cfg.algorithm)
+    load_weights(model, path, cfg.env.id)
+    return model
+
+
+def _load_keras_file(path: str, spec, env_id: str):
+    import keras
+
+    import common.model  # noqa: F401  registers ResettableLSTM, which A3C-LSTM files name
+
+    try:
+        model = keras.saving.load_model(path, compile=False)
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise WeightsError(f"model file {path!r} could not be loaded: {first}") from None
+    obs_shape = tuple(model.inputs[0].shape[1:])
+    if obs_shape[-len(spec.obs_shape) :] != tuple(spec.obs_shape):
+        raise WeightsError(f"model file {path!r} takes observations {obs_shape}, {env_id} gives {spec.obs_shape}")
+    return model
