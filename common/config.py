@@ -75,6 +75,12 @@ class ModelConfig:
         "torso weight initialisation: glorot (Keras' default), or orthogonal with gain sqrt(2) "
         "(He-like scale for ReLU, as A2C/PPO implementations use); biases start at 0 either way",
     )
+    center_frames: bool = _f(
+        False,
+        "paper/nature torsos: subtract each frame's mean pixel before conv1. A uniform background (Pong's) "
+        "otherwise makes every weight of a conv1 filter share one gradient direction, which RMSprop's "
+        "per-weight steps turn into one large step of the filter's response, killing filters early",
+    )
 
 
 @dataclass(frozen=True)

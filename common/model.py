@@ -99,6 +99,9 @@ def _torso(obs, spec: EnvSpec, cfg: ModelConfig, torso: str):
         return x
     x = layers.Rescaling(1.0 / 255.0, name="rescale")(obs)  # uint8 -> float32 in [0, 1]
     x = layers.Permute((2, 3, 1), name="stack_to_channels")(x)  # [N, S, H, W] -> [N, H, W, S]
+    if cfg.center_frames:  # built-in layers only, so an exported .keras file needs no project code
+        frame_means = layers.GlobalAveragePooling2D(keepdims=True, name="frame_means")(x)  # [N, 1, 1, S]
+        x = layers.Subtract(name="center_frames")([x, frame_means])  # [N, H, W, S], each frame's mean 0
     return _conv_torso(x, torso, cfg.init)
 
 

@@ -1,3 +1,4 @@
+import keras
 import numpy as np
 import pytest
 
@@ -71,3 +72,15 @@ def test_orthogonal_init_gives_every_torso_kernel_gain_sqrt2(torso):
             assert not np.asarray(layer.bias).any()
     glorot = build_model(PIXELS, ModelConfig(torso=torso), seed=3)
     assert np.var(np.asarray(glorot.get_layer("conv1").kernel)) < np.var(np.asarray(model.get_layer("conv1").kernel))
+
+
+def test_center_frames_subtracts_each_frames_mean_pixel():
+    """center_frames: conv1 sees each frame minus its own mean (a NumPy reference), same weights as without."""
+    spec = PIXELS
+    centred = build_model(spec, ModelConfig(torso="paper", center_frames=True), seed=0)
+    plain = build_model(spec, ModelConfig(torso="paper"), seed=0)
+    assert [tuple(w.shape) for w in centred.weights] == [tuple(w.shape) for w in plain.weights]
+    obs = np.random.default_rng(0).integers(0, 256, size=(3, *spec.obs_shape), dtype=np.uint8)  # [N, S, H, W]
+    seen = keras.Model(centred.inputs, centred.get_layer("center_frames").output)(obs)  # [N, H, W, S]
+    frames = obs.transpose(0, 2, 3, 1) / 255.0
+    np.testing.assert_allclose(np.asarray(seen), frames - frames.mean(axis=(1, 2), keepdims=True), atol=1e-6)
