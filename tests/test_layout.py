@@ -24,3 +24,16 @@ def test_actor_and_learner_do_not_import_each_other():
     assert "learner" not in _imports("actor")
     assert "actor" not in _imports("learner")
     assert not {"actor", "learner"} & _imports("common")
+
+
+def test_every_console_script_names_a_main_that_exists():
+    import importlib
+    import tomllib
+
+    with open(os.path.join(ROOT, "pyproject.toml"), "rb") as fh:
+        scripts = tomllib.load(fh)["project"]["scripts"]
+    wanted = {"asyncrl-train", "asyncrl-play", "asyncrl-eval", "asyncrl-plot", "asyncrl-export", "asyncrl-actor"}
+    assert wanted <= set(scripts)
+    for name, target in scripts.items():
+        module, func = target.split(":")
+        assert callable(getattr(importlib.import_module(module), func)), name
