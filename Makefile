@@ -14,7 +14,7 @@ BIN := $(VENV)/bin
 $(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,plot]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,plot,track]'
 	touch $@
 
 install: $(BIN)/.installed

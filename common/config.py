@@ -181,6 +181,12 @@ class RunConfig:
         "record in summary.json (`reached_target_at`) the frames and seconds at which the mean return of the "
         "last `stop_window` episodes first reaches this; training goes on",
     )
+    track: bool = _f(
+        False,
+        "log the run to Weights & Biases (config, and every TensorBoard scalar through wandb's TensorBoard sync); "
+        "needs the `track` extra (pip install -e '.[track]'); WANDB_MODE=offline logs without an account",
+    )
+    wandb_project: str = _f("asyncrl", "Weights & Biases project of a tracked run")
 
 
 @dataclass(frozen=True)

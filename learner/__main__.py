@@ -52,6 +52,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="continue <run-dir>/<name> if it holds a checkpoint, else start it there "
         "(for orchestrators that restart the learner)",
     )
+    p.add_argument("--track", action="store_true", help="log the run to Weights & Biases (sets run.track)")
+    p.add_argument("--wandb-project", help="Weights & Biases project (sets run.wandb_project; default asyncrl)")
     p.add_argument("--help-config", action="store_true", help="list every config field with its default and meaning")
     return p.parse_args(argv)
 
@@ -128,9 +130,12 @@ def main(argv=None) -> int:
             ("name", "name"),
             ("seed", "seed"),
             ("total_frames", "total_frames"),
+            ("wandb_project", "run.wandb_project"),
         ):
             if getattr(args, flag) is not None:
                 overrides[key] = getattr(args, flag)
+        if args.track:
+            overrides["run.track"] = True
         cfg, resume, overwrite = choose_start(args, overrides)
         if stop.reason is None:
             train(cfg, stop=stop, resume=resume, overwrite=overwrite)

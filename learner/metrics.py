@@ -87,6 +87,10 @@ class MetricsLogger:
         if math.isfinite(value):
             self._tb.add_scalar(name, value, frames)
 
+    def log_text(self, name: str, text: str, frames: int) -> None:
+        """A TensorBoard text entry (e.g. the run's config), shown as preformatted text."""
+        self._tb.add_text(name, "    " + text.replace("\n", "\n    "), frames)
+
     def close(self) -> None:
         self._tb.close()
         self._fh.close()

@@ -34,6 +34,7 @@ from learner.evaluator import Evaluator
 from learner.metrics import MetricsLogger
 from learner.progress import Every, Progress, Summary
 from learner.run_folder import RunLock, claim_new, empty_folder, lock_existing
+from learner.tracking import Tracker, check_available, start_tracking
 from learner.train_step import (
     init_state,
     make_lr_schedule,
@@ -104,6 +105,7 @@ class Run:
     metrics: MetricsLogger
     evaluator: Evaluator
     lock: RunLock  # held until the summary is written: no second learner on this folder
+    tracker: Tracker  # Weights & Biases, when run.track is set
 
     @property
     def value_method(self) -> bool:
@@ -171,6 +173,7 @@ def build_run(cfg: Config, quiet: bool, resume: bool, overwrite: bool = False) -
     """Model, optimizer, (resumed) state and every service, nothing started yet."""
     spec = probe_spec(cfg.env)  # unknown env ids fail here, before anything is spawned
     authkey = authkey_from_env() if cfg.remote.enabled else None  # no shared secret: refuse before writing anything
+    check_available(cfg)  # --track without wandb: refuse before writing anything
     model = build_model(spec, cfg.model, seed=cfg.seed, algorithm=cfg.algorithm)
     cfg, lock = claim_run_folder(cfg, resume, overwrite)
     try:
@@ -203,7 +206,9 @@ def _build_services(cfg: Config, spec, model, authkey, lock: RunLock, quiet: boo
     )
     batcher = Batcher(exp_queue, spec.num_actions, B, cfg.learner.prefetch_batches, cfg.learner.max_policy_lag, bounds)
     batcher.learner_updates = before.updates  # a resumed run's policy versions continue
+    tracker = start_tracking(cfg, run_path)  # before the TensorBoard writer: wandb syncs what it writes
     metrics = MetricsLogger(run_path, quiet=quiet, resume_frames=before.frames if resumed else None)
+    metrics.log_text("config", json.dumps(config_lib.to_dict(cfg), indent=2), before.frames)
     log.info(
         f"run {run_path}: {cfg.algorithm} on {cfg.env.id} ({spec.num_actions} actions, obs {spec.obs_shape} "
         f"{spec.obs_dtype}), {cfg.actor.count} actors x {E} envs, T={T}, B={B}, "
@@ -230,6 +235,7 @@ def _build_services(cfg: Config, spec, model, authkey, lock: RunLock, quiet: boo
         metrics=metrics,
         evaluator=Evaluator(cfg, board, metrics, before.frames),
         lock=lock,
+        tracker=tracker,
     )
 
 
@@ -322,15 +328,22 @@ def train_loop(run: Run, p: Progress, stop: StopRequest) -> str:
                     checkpoint(run, p)
                 except CheckpointError as exc:  # e.g. a full disk: keep training, try again at the next interval
                     log.warning(f"{exc}; training goes on")
-        while run.batcher.episodes:
-            ret, _length = run.batcher.episodes.popleft()
-            p.returns.append(ret)
-            p.episodes += 1
+        count_episodes(run, p)
         if log_every.due(p.seconds()):
             log_progress(run, p)
         if reached_returns(cfg, p):
             return "solved"
     return f"stopped by {stop.reason}" if stop.reason is not None else "completed"
+
+
+def count_episodes(run: Run, p: Progress) -> None:
+    """Games the actors finished since the last call: into return(100), and each as its own TensorBoard point."""
+    while run.batcher.episodes:
+        ret, length = run.batcher.episodes.popleft()
+        p.returns.append(ret)
+        p.episodes += 1
+        run.metrics.log_scalar("charts/episodic_return", ret, p.frames)
+        run.metrics.log_scalar("charts/episodic_length", length, p.frames)
 
 
 def learn(run: Run, p: Progress, batch: dict, versions: np.ndarray) -> None:
@@ -464,6 +477,7 @@ def shut_down(run: Run, p: Progress, outcome: str) -> None:
             log_row(run, p)
     finally:
         run.metrics.close()
+        run.tracker.finish(exit_code=0 if outcome in ("completed", "solved") or outcome.startswith("stopped") else 1)
 
 
 # ---------------------------------------------------------------- stage 5: the summary
