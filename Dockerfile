@@ -37,11 +37,13 @@ COPY models ./models
 # The build backend is already in the venv: no download when only the code changed.
 RUN pip install --no-deps --no-build-isolation . && rm -rf build *.egg-info
 
-# Non-root. uid 1000 is the usual first user of a Linux host, so files written to a
-# mounted runs/ belong to that user; docker-compose.yml lets ASYNCRL_UID/GID change it.
+# The image's user: uid 1000, the usual first user of a Linux host. The container starts as root and
+# common.container drops to whoever owns /app/runs (the host's mounted runs/ folder; this folder,
+# so asyncrl, when nothing is mounted), or to ASYNCRL_UID/GID: runs/ gets files of one owner, as
+# root or as any user, with nothing to set.
 RUN useradd --create-home --uid 1000 --shell /usr/sbin/nologin asyncrl \
     && mkdir -p /app/runs && chown asyncrl:asyncrl /app/runs
-USER asyncrl
-# XLA's compile cache lives in $HOME/.cache; a different --user without a home just runs without it.
+# XLA's compile cache lives in $HOME/.cache (a user without a passwd entry gets a private /tmp home).
 
+ENTRYPOINT ["python", "-m", "common.container"]
 CMD ["python", "-m", "learner", "--config", "configs/pong_a3c.yaml"]

@@ -115,6 +115,7 @@ def resolve_target(target: str, config: str | None, env_id: str | None, override
     in the run folder above checkpoints/), else the default for `env_id`. WeightsError / ConfigError, one line."""
     from common import config as config_lib
 
+    run_config: str | None
     if os.path.isdir(target):
         weights = os.path.join(target, "checkpoints", "latest.weights.h5")
         if not os.path.exists(weights):

@@ -36,8 +36,7 @@ def compose(tmp_path_factory):
     problem = _engine_problem()
     if problem:
         pytest.skip(problem)
-    runs = tmp_path_factory.mktemp("docker_runs")
-    os.chmod(runs, 0o777)  # the containers write as uid 1000, not as the test's user
+    runs = tmp_path_factory.mktemp("docker_runs")  # the test's user owns it (root in CI): so do the files
     base_env = dict(
         os.environ,
         ASYNCRL_IMAGE=IMAGE,
@@ -103,6 +102,22 @@ def test_compose_up_trains_with_local_actors_until_a_checkpoint(compose):
     summary = json.loads((run / "summary.json").read_text())
     assert summary["outcome"] == "completed" and summary["frames"] >= 20_000
     assert "frames" in res.stdout and "| actors 2 |" in res.stdout
+    owner = os.stat(compose.runs).st_uid  # root's runs/ when the test runs as root: no ASYNCRL_UID needed
+    assert {p.stat().st_uid for p in run.rglob("*")} == {owner}
+    assert compose("rm", "-f", timeout=120).returncode == 0
+
+
+def test_files_in_runs_belong_to_the_folders_owner(compose, tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("needs root to hand the runs folder to another user")
+    runs = tmp_path / "runs_of_1000"
+    runs.mkdir()
+    os.chown(runs, 1000, 1000)
+    env = dict(ACTORS="1", ARGS="--name as_1000", RUNS_DIR=str(runs))
+    res = compose("up", "--exit-code-from", "learner", timeout=600, **env)
+    assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-2000:]
+    files = list((runs / "as_1000").rglob("*"))
+    assert files and {(p.stat().st_uid, p.stat().st_gid) for p in files} == {(1000, 1000)}
     assert compose("rm", "-f", timeout=120).returncode == 0
 
 
