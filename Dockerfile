@@ -25,7 +25,7 @@ COPY pyproject.toml README.md constraints.txt ./
 RUN mkdir actor learner common \
     && touch actor/__init__.py learner/__init__.py common/__init__.py \
     && pip install "setuptools>=68" wheel \
-    && pip install -c constraints.txt . \
+    && pip install -c constraints.txt ".[tensorboard]" \
     && pip uninstall -y asyncrl \
     && rm -rf actor learner common build *.egg-info
 

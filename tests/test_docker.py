@@ -82,7 +82,7 @@ def test_image_builds_and_runs_offline_as_a_user(compose):
             IMAGE,
             "python",
             "-c",
-            "import os, ale_py, gymnasium, jax, keras, skimage, tensorboardX; "
+            "import os, ale_py, gymnasium, jax, keras, skimage, tensorboard, tensorboardX; "
             "print(os.getuid(), os.environ['KERAS_BACKEND'], keras.backend.backend())",
         ],
         capture_output=True,
