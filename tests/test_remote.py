@@ -152,6 +152,32 @@ def test_oversized_message_disconnects_that_actor_only():
         q.close()
 
 
+def test_a_peer_that_stops_mid_message_loses_its_channel(monkeypatch):
+    """After the handshake, a length prefix and then silence: cut off at the message deadline, channel freed."""
+    import struct
+
+    from common.transport import server as server_module
+
+    monkeypatch.setattr(server_module, "MESSAGE_TIMEOUT_S", 1.0)
+    port = free_port()
+    server, q, _ = serve(smoke_cfg(port, **{"remote.max_actors": 1}))
+    stalled = connect("127.0.0.1", port, KEY)
+    try:
+        stalled.sock.sendall(struct.pack("!i", 1000) + b"P" * 10)  # 10 of the 1,000 bytes it announced
+        assert wait_for(lambda: server.dropped == 1 and server.connected() == 0, 10)
+        with pytest.raises(LearnerLost):
+            RemoteBoard(stalled).fetch(-1)
+        fresh = connect("127.0.0.1", port, KEY)  # the only channel is free again
+        try:
+            assert RemoteBoard(fresh).fetch(-1)[0] == 0
+        finally:
+            fresh.close()
+    finally:
+        stalled.close()
+        server.stop()
+        q.close()
+
+
 def _real_server(port):
     """A RemoteServer laid out for configs/smoke_cartpole.yaml's real model, as train() builds it."""
     from common.env import probe_spec

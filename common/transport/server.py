@@ -26,6 +26,7 @@ from common.transport.schema import UnrollBounds, validate_unroll
 from common.transport.wire import (
     FETCH,
     HANDSHAKE_TIMEOUT_S,
+    MESSAGE_TIMEOUT_S,
     NO_WEIGHTS,
     PROTOCOL,
     PUT,
@@ -55,6 +56,27 @@ def _shut(sock: socket.socket) -> None:
         sock.shutdown(socket.SHUT_RDWR)
     except OSError:
         pass
+
+
+class Deadline:
+    """Shuts `sock` unless the block finishes within `seconds` in all (not per read): a peer that sends a
+    length prefix and stops, or trickles, is cut off. `expired` says whether it fired."""
+
+    def __init__(self, sock: socket.socket, seconds: float):
+        self.expired = False
+        self._sock = sock
+        self._timer = threading.Timer(seconds, self._expire)
+
+    def _expire(self) -> None:
+        self.expired = True
+        _shut(self._sock)
+
+    def __enter__(self) -> Deadline:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._timer.cancel()
 
 
 class RemoteServer:
@@ -175,17 +197,15 @@ class RemoteServer:
     def _authenticate(self, sock: socket.socket, conn, peer: str) -> bool:
         """The HMAC handshake within HANDSHAKE_TIMEOUT_S in all (a peer trickling bytes is cut off at the
         deadline, not after each read); True if the peer knows the authkey."""
-        deadline = threading.Timer(HANDSHAKE_TIMEOUT_S, _shut, args=(sock,))
-        deadline.start()
         try:
-            server_handshake(sock, conn, self.authkey)
+            with Deadline(sock, HANDSHAKE_TIMEOUT_S):
+                server_handshake(sock, conn, self.authkey)
             return True
         except AuthenticationError:
             self._count("refused")
             log.info(f"refused a remote actor from {peer}: wrong authkey")
             return False
         finally:
-            deadline.cancel()
             with self._lock:
                 self._unauthenticated -= 1
 
@@ -232,7 +252,7 @@ class RemoteServer:
                 )
             )
             log.info(f"remote actor {channel} connected from {peer}")
-            self._relay(conn, end, channel, peer)
+            self._relay(conn, sock, end, channel, peer)
         except ProtocolError as exc:
             log.info(f"closed remote actor {channel} ({peer}): {exc}")
         except (EOFError, OSError):
@@ -248,7 +268,7 @@ class RemoteServer:
                 if not self._stop.is_set():
                     log.info(f"remote actor {channel} ({peer}) disconnected")
 
-    def _relay(self, conn, end, channel: int, peer: str) -> None:
+    def _relay(self, conn, sock: socket.socket, end, channel: int, peer: str) -> None:
         """Move unrolls in, freed slots and weights out, until the peer goes or the server stops."""
         views = end.views()  # field -> [slots, ...] numpy views of this channel's slots
         in_queue: set[int] = set()  # slots holding an unroll the batcher has not released yet
@@ -260,13 +280,7 @@ class RemoteServer:
                     conn.send_bytes(encode_ack(slot))
             if conn not in ready:
                 continue
-            try:
-                msg = conn.recv_bytes(self.max_message)
-            except OSError as exc:
-                if exc.args == ("bad message length",):  # the size prefix exceeded max_message
-                    self._count("dropped")
-                    raise ProtocolError("sent an oversized message") from None
-                raise
+            msg = self._receive(conn, sock)
             kind = msg[:1]
             if kind == FETCH:
                 got = self.board.fetch(decode_fetch(msg))
@@ -275,6 +289,21 @@ class RemoteServer:
                 self._take_unroll(msg, conn, end, views, in_queue, channel, peer)
             else:
                 raise ProtocolError(f"unknown message kind {kind!r}")
+
+    def _receive(self, conn, sock: socket.socket) -> bytes:
+        """The message whose first bytes are readable, whole within MESSAGE_TIMEOUT_S, at most max_message."""
+        deadline = Deadline(sock, MESSAGE_TIMEOUT_S)
+        try:
+            with deadline:
+                return conn.recv_bytes(self.max_message)
+        except (OSError, EOFError) as exc:
+            if exc.args == ("bad message length",):  # the size prefix exceeded max_message
+                self._count("dropped")
+                raise ProtocolError("sent an oversized message") from None
+            if deadline.expired:
+                self._count("dropped")
+                raise ProtocolError(f"a message did not arrive whole within {MESSAGE_TIMEOUT_S:g} s") from None
+            raise
 
     def _take_unroll(self, msg, conn, end, views, in_queue, channel, peer) -> None:
         try:

@@ -40,6 +40,7 @@ HELLO, REFUSED, ACK, WEIGHTS, NO_WEIGHTS, PUT, FETCH = (bytes([c]) for c in b"HR
 
 HANDSHAKE_TIMEOUT_S = 10.0  # a peer that connects and says nothing is dropped after this
 SEND_TIMEOUT_S = 60.0  # a peer that stops reading fails the send instead of blocking it forever
+MESSAGE_TIMEOUT_S = 60.0  # once a message's first bytes arrive, the whole of it must within this
 # TCP keepalive: a peer whose machine vanished (no FIN) is noticed in about 10 + 3 x 5 s.
 KEEPALIVE = {"TCP_KEEPIDLE": 10, "TCP_KEEPINTVL": 5, "TCP_KEEPCNT": 3}
 # Unroll payloads may only use these array kinds (bool, signed/unsigned int, float).
