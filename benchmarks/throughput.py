@@ -35,6 +35,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
+from benchmarks.proctree import pss_kib, role, status_kib, tree  # noqa: E402
+
 
 def cpu_model() -> str:
     try:
@@ -86,58 +88,6 @@ def env_only(config: str, env_id: str | None, seconds: float, envs_per_core: int
 # ---------------------------------------------------------------- 2. end to end
 
 
-def _children(pid: int) -> list[int]:
-    out = []
-    try:
-        for tid in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{tid}/children") as fh:
-                out += [int(c) for c in fh.read().split()]
-    except OSError:
-        pass
-    return out
-
-
-def _tree(pid: int) -> list[int]:
-    pids, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        pids.append(p)
-        todo += _children(p)
-    return pids
-
-
-def _status_kib(pid: int, key: str) -> int:
-    try:
-        with open(f"/proc/{pid}/status") as fh:
-            for line in fh:
-                if line.startswith(key + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
-def _pss_kib(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/smaps_rollup") as fh:
-            for line in fh:
-                if line.startswith("Pss:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
-def _role(pid: int, root: int) -> str:
-    if pid == root:
-        return "learner"
-    try:
-        cmd = open(f"/proc/{pid}/cmdline").read()
-    except OSError:
-        return "gone"
-    return "resource_tracker" if "resource_tracker" in cmd else "actor"
-
-
 class MemorySampler:
     """Polls a process tree: peak RSS (VmHWM) per process, peak summed RSS and PSS of the tree."""
 
@@ -150,14 +100,14 @@ class MemorySampler:
 
     def sample(self) -> None:
         rss_sum = pss_sum = 0
-        for pid in _tree(self.root):
-            rss = _status_kib(pid, "VmRSS")
+        for pid in tree(self.root):
+            rss = status_kib(pid, "VmRSS")
             if rss == 0:
                 continue
             rss_sum += rss
-            pss_sum += _pss_kib(pid)
-            self.roles.setdefault(pid, _role(pid, self.root))
-            self.peak_rss_kib[pid] = max(self.peak_rss_kib.get(pid, 0), _status_kib(pid, "VmHWM"))
+            pss_sum += pss_kib(pid)
+            self.roles.setdefault(pid, role(pid, self.root))
+            self.peak_rss_kib[pid] = max(self.peak_rss_kib.get(pid, 0), status_kib(pid, "VmHWM"))
         self.tree_rss_peak_kib = max(self.tree_rss_peak_kib, rss_sum)
         self.tree_pss_peak_kib = max(self.tree_pss_peak_kib, pss_sum)
 
