@@ -14,36 +14,56 @@ from __future__ import annotations
 
 import os
 import pwd
+import stat
 import sys
+import tempfile
 from collections.abc import Mapping
 
 RUNS = "/app/runs"
 
 
+class ContainerError(ValueError):
+    """Bad ASYNCRL_UID / ASYNCRL_GID; one line for the user."""
+
+
+def _id(env: Mapping[str, str], name: str) -> int | None:
+    text = env.get(name, "")
+    if not text:
+        return None  # compose passes "" for an unset variable
+    if not text.isdigit():
+        raise ContainerError(f"{name} must be a number >= 0 (a uid or gid), got {text!r}")
+    return int(text)
+
+
 def target_user(runs_owner: tuple[int, int] | None, env: Mapping[str, str]) -> tuple[int, int]:
     """uid, gid to run as: ASYNCRL_UID / ASYNCRL_GID if set, else the runs folder's owner, else root."""
     uid, gid = runs_owner if runs_owner is not None else (0, 0)
-    if env.get("ASYNCRL_UID"):
-        uid = gid = int(env["ASYNCRL_UID"])  # the usual Linux user: a group of the same number
-    if env.get("ASYNCRL_GID"):
-        gid = int(env["ASYNCRL_GID"])
+    forced_uid, forced_gid = _id(env, "ASYNCRL_UID"), _id(env, "ASYNCRL_GID")
+    if forced_uid is not None:
+        uid = gid = forced_uid  # the usual Linux user: a group of the same number
+    if forced_gid is not None:
+        gid = forced_gid
     return uid, gid
 
 
-def home_for(uid: int) -> str:
-    """The user's home from the image's passwd, else a private folder (XLA's compile cache lives in $HOME)."""
+def home_for(uid: int, gid: int) -> str:
+    """A home the user owns (XLA's compile cache lives in $HOME): the image's passwd home if it is theirs,
+    else a fresh private folder made here. Nothing that exists already is handed over (uid 2's passwd
+    home is /bin)."""
     try:
-        return pwd.getpwuid(uid).pw_dir
-    except KeyError:
-        return f"/tmp/asyncrl-home-{uid}"
+        home = pwd.getpwuid(uid).pw_dir
+        info = os.lstat(home)
+        if stat.S_ISDIR(info.st_mode) and info.st_uid == uid:
+            return home
+    except (KeyError, OSError):
+        pass
+    home = tempfile.mkdtemp(prefix=f"asyncrl-home-{uid}-")  # mode 0700, a new name: no symlink to follow
+    os.chown(home, uid, gid)
+    return home
 
 
 def drop_to(uid: int, gid: int) -> None:
-    home = home_for(uid)
-    os.makedirs(home, mode=0o700, exist_ok=True)
-    if os.stat(home).st_uid != uid:
-        os.chown(home, uid, gid)
-    os.environ["HOME"] = home
+    os.environ["HOME"] = home_for(uid, gid)
     os.setgroups([])
     os.setgid(gid)
     os.setuid(uid)
@@ -55,8 +75,12 @@ def main(argv: list[str]) -> int:
         return 2
     if os.geteuid() == 0:
         owner = (os.stat(RUNS).st_uid, os.stat(RUNS).st_gid) if os.path.isdir(RUNS) else None
-        uid, gid = target_user(owner, os.environ)
-        if uid != 0:
+        try:
+            uid, gid = target_user(owner, os.environ)
+        except ContainerError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        if (uid, gid) != (0, 0):
             drop_to(uid, gid)
     try:
         os.execvp(argv[0], argv)
