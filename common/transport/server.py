@@ -58,25 +58,57 @@ def _shut(sock: socket.socket) -> None:
         pass
 
 
+class Watchdog:
+    """Deadlines for blocking socket work, kept by one thread: when a deadline passes, its socket is shut,
+    so the read or write blocked on it fails. A deadline covers a whole handshake or message, not one
+    read: a peer that sends a length prefix and stops, or trickles, is cut off. One thread for every
+    connection, instead of a timer thread per message."""
+
+    def __init__(self, stop: threading.Event, tick_s: float = 0.25):
+        self._stop, self._tick_s = stop, tick_s
+        self._armed: dict[int, tuple[float, socket.socket]] = {}  # token -> (deadline, socket)
+        self._expired: set[int] = set()
+        self._lock = threading.Lock()
+        self._tokens = 0
+
+    def run(self) -> None:
+        while not self._stop.wait(self._tick_s):
+            now = time.monotonic()
+            with self._lock:
+                due = [token for token, (when, _) in self._armed.items() if when <= now]
+                socks = [self._armed.pop(token)[1] for token in due]
+                self._expired.update(due)
+            for sock in socks:
+                _shut(sock)
+
+    def deadline(self, sock: socket.socket, seconds: float) -> Deadline:
+        with self._lock:
+            self._tokens += 1
+            self._armed[self._tokens] = (time.monotonic() + seconds, sock)
+            return Deadline(self, self._tokens)
+
+    def disarm(self, token: int) -> bool:
+        """Forget the deadline; True if it had already passed (and shut the socket)."""
+        with self._lock:
+            self._armed.pop(token, None)
+            if token in self._expired:
+                self._expired.discard(token)
+                return True
+            return False
+
+
 class Deadline:
-    """Shuts `sock` unless the block finishes within `seconds` in all (not per read): a peer that sends a
-    length prefix and stops, or trickles, is cut off. `expired` says whether it fired."""
+    """`with watchdog.deadline(sock, seconds) as d:` ... then `d.expired` says whether it cut the socket."""
 
-    def __init__(self, sock: socket.socket, seconds: float):
+    def __init__(self, watchdog: Watchdog, token: int):
+        self._watchdog, self._token = watchdog, token
         self.expired = False
-        self._sock = sock
-        self._timer = threading.Timer(seconds, self._expire)
-
-    def _expire(self) -> None:
-        self.expired = True
-        _shut(self._sock)
 
     def __enter__(self) -> Deadline:
-        self._timer.start()
         return self
 
     def __exit__(self, *exc) -> None:
-        self._timer.cancel()
+        self.expired = self._watchdog.disarm(self._token)
 
 
 class RemoteServer:
@@ -110,6 +142,7 @@ class RemoteServer:
         self._unauthenticated = 0  # connections in their handshake
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._watchdog = Watchdog(self._stop)
         self._threads: list[threading.Thread] = []
         host, port = cfg.remote.host, cfg.remote.port
         try:
@@ -122,9 +155,10 @@ class RemoteServer:
 
     def start(self) -> None:
         self._listener.settimeout(0.5)  # accept wakes up to notice `stop`
-        t = threading.Thread(target=self._accept_loop, name="remote-accept", daemon=True)
-        t.start()
-        self._threads.append(t)
+        for target, name in ((self._watchdog.run, "remote-deadlines"), (self._accept_loop, "remote-accept")):
+            t = threading.Thread(target=target, name=name, daemon=True)
+            t.start()
+            self._threads.append(t)
         log.info(f"listening for remote actors on {self.address[0]}:{self.address[1]}")
 
     def stop(self) -> None:
@@ -198,7 +232,7 @@ class RemoteServer:
         """The HMAC handshake within HANDSHAKE_TIMEOUT_S in all (a peer trickling bytes is cut off at the
         deadline, not after each read); True if the peer knows the authkey."""
         try:
-            with Deadline(sock, HANDSHAKE_TIMEOUT_S):
+            with self._watchdog.deadline(sock, HANDSHAKE_TIMEOUT_S):
                 server_handshake(sock, conn, self.authkey)
             return True
         except AuthenticationError:
@@ -292,7 +326,7 @@ class RemoteServer:
 
     def _receive(self, conn, sock: socket.socket) -> bytes:
         """The message whose first bytes are readable, whole within MESSAGE_TIMEOUT_S, at most max_message."""
-        deadline = Deadline(sock, MESSAGE_TIMEOUT_S)
+        deadline = self._watchdog.deadline(sock, MESSAGE_TIMEOUT_S)
         try:
             with deadline:
                 return conn.recv_bytes(self.max_message)
