@@ -29,6 +29,8 @@ from common.env import make_env
 from common.model import build_model
 from common.weights import load_model_file
 
+MAX_EPISODES = 1024  # games played side by side, one emulator each (env.num_envs' bound)
+
 # Evaluation protocols by name: config overrides on top of the run's own env settings (Atari only,
 # except `training`). Every results table names the one it used.
 PROTOCOLS = {
@@ -123,7 +125,7 @@ def parse_args(argv=None):
         description="Score saved weights over N games under a named protocol: per-episode scores and lengths, "
         "mean, std and a 95%% interval, printed and optionally written as JSON.",
     )
-    p.add_argument("target", help="a run folder (its checkpoints/latest.weights.h5) or a .weights.h5 file")
+    p.add_argument("target", help="a run folder (its checkpoints/latest.weights.h5), a .weights.h5 or a .keras file")
     p.add_argument("--episodes", type=int, default=30, help="games, played side by side (default 30)")
     p.add_argument(
         "--protocol",
@@ -147,9 +149,13 @@ def protocol_config(args):
     from common.env import is_atari
     from common.weights import resolve_target
 
-    if args.episodes < 1:
-        raise PlayError(f"--episodes: must be >= 1, got {args.episodes}")
-    cfg, weights = resolve_target(args.target, args.config, None, PROTOCOLS[args.protocol])
+    if not 1 <= args.episodes <= MAX_EPISODES:
+        raise PlayError(f"--episodes: must be in [1, {MAX_EPISODES}] (one env each, side by side), got {args.episodes}")
+    if args.max_steps < 1:
+        raise PlayError(f"--max-steps: must be >= 1, got {args.max_steps}")
+    if not 0.0 <= args.epsilon <= 1.0:
+        raise PlayError(f"--epsilon: must be in [0, 1], got {args.epsilon}")
+    cfg, weights = resolve_target(args.target, args.config, None, PROTOCOLS[args.protocol], env_hint="")
     if args.protocol != "training" and not is_atari(cfg.env.id):
         raise PlayError(f"--protocol {args.protocol} sets Atari no-ops and sticky actions; {cfg.env.id} has neither")
     return cfg, weights

@@ -14,6 +14,8 @@ import os
 
 import h5py
 
+ENV_HINT = ", or --env ID for the default model"  # commands without --env pass ""
+
 
 class WeightsError(ValueError):
     """A weights file that cannot be loaded into the model; the message is one line meant for the user."""
@@ -109,7 +111,9 @@ def _fmt(shapes) -> str:
     return "[" + ", ".join(str(tuple(s)) for s in shapes) + "]"
 
 
-def resolve_target(target: str, config: str | None, env_id: str | None, overrides: dict) -> tuple:
+def resolve_target(
+    target: str, config: str | None, env_id: str | None, overrides: dict, env_hint: str = ENV_HINT
+) -> tuple:
     """(config with unclipped rewards and `overrides`, weights path) for a run folder, a `.weights.h5` or a
     `.keras` file. The config is `config`, else the run's config.json (beside the file: a shipped model, or
     in the run folder above checkpoints/), else the default for `env_id`. WeightsError / ConfigError, one line."""
@@ -133,7 +137,7 @@ def resolve_target(target: str, config: str | None, env_id: str | None, override
         overrides["env.id"] = env_id
     source = config or run_config
     if source is None and env_id is None:
-        raise WeightsError(f"no config.json next to {target!r}: pass --config FILE, or --env ID for the default model")
+        raise WeightsError(f"no config.json next to {target!r}: pass --config FILE{env_hint}")
     return config_lib.load(source, overrides), weights
 
 
@@ -141,7 +145,7 @@ def load_model_file(cfg, spec, path: str, seed: int = 0):
     """A model for `cfg` and env `spec`: an exported `.keras` file as it is (its input must take the env's
     observations), or the project's model with a `.weights.h5` file loaded into it."""
     if path.endswith(".keras"):
-        return _load_keras_file(path, spec, cfg.env.id)
+        return _load_keras_file(path, spec, cfg.env.id, cfg.algorithm, cfg.model.core == "lstm")
     from common.model import build_model
 
     model = build_model(spec, cfg.model, seed=seed, algorithm=cfg.algorithm)
@@ -149,7 +153,7 @@ def load_model_file(cfg, spec, path: str, seed: int = 0):
     return model
 
 
-def _load_keras_file(path: str, spec, env_id: str):
+def _load_keras_file(path: str, spec, env_id: str, algorithm: str, recurrent: bool):
     import keras
 
     import common.model  # noqa: F401  registers ResettableLSTM, which A3C-LSTM files name
@@ -162,4 +166,20 @@ def _load_keras_file(path: str, spec, env_id: str):
     obs_shape = tuple(model.inputs[0].shape[1:])
     if obs_shape[-len(spec.obs_shape) :] != tuple(spec.obs_shape):
         raise WeightsError(f"model file {path!r} takes observations {obs_shape}, {env_id} gives {spec.obs_shape}")
+    heads = [int(o.shape[-1]) for o in model.outputs]
+    expected = _expected_heads(algorithm, recurrent, spec.num_actions)
+    if len(heads) != len(expected) or any(e is not None and h != e for h, e in zip(heads, expected)):
+        raise WeightsError(
+            f"model file {path!r} has outputs of sizes {heads}; {algorithm} on {env_id} "
+            f"({spec.num_actions} actions) needs {['H' if e is None else e for e in expected]}"
+        )
     return model
+
+
+def _expected_heads(algorithm: str, recurrent: bool, num_actions: int) -> list[int | None]:
+    """Last dimension of each output: [Q values], [logits, value], or with an LSTM also [h, c] (None: any)."""
+    from common.config import is_value_method
+
+    if is_value_method(algorithm):
+        return [num_actions]
+    return [num_actions, 1, None, None] if recurrent else [num_actions, 1]

@@ -88,7 +88,7 @@ def signature(cfg) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m learner.export", description=__doc__.split("\n\n")[0])
-    p.add_argument("target", help="a run folder (its checkpoints/latest.weights.h5) or a .weights.h5 file")
+    p.add_argument("target", help="a run folder (its checkpoints/latest.weights.h5), a .weights.h5 or a .keras file")
     p.add_argument("--out", required=True, help="the .keras file to write")
     p.add_argument("--config", help="YAML or config.json the weights were trained with (default: the run's)")
     args = p.parse_args(argv)
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     from common.weights import WeightsError, resolve_target
 
     try:
-        cfg, weights = resolve_target(args.target, args.config, None, {})
+        cfg, weights = resolve_target(args.target, args.config, None, {}, env_hint="")
         diff = export(cfg, weights, args.out)
     except (ConfigError, WeightsError, ExportError) as exc:
         print(f"error: {exc}", file=sys.stderr)

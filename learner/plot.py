@@ -59,12 +59,13 @@ def find_runs(paths: list[str]) -> list[str]:
 
 
 def _group_key(config: dict) -> str:
-    config = {k: v for k, v in config.items() if k not in ("seed", "name")}
-    config["run"] = {k: v for k, v in config.get("run", {}).items() if k != "dir"}
-    return json.dumps(config, sort_keys=True)
+    """What makes runs "the same config": everything but the seed, the name and the run section
+    (folders, log and checkpoint intervals, tracking), which does not change what is learned."""
+    return json.dumps({k: v for k, v in config.items() if k not in ("seed", "name", "run")}, sort_keys=True)
 
 
 def _column(rows: list[dict], key: str) -> np.ndarray:
+    """(rows,) float64; blank cells NaN. ValueError for a cell that is not a number."""
     return np.array([float(r[key]) if r.get(key) not in (None, "") else math.nan for r in rows])
 
 
@@ -73,17 +74,22 @@ def load_curve(run: str) -> Curve:
     try:
         with open(os.path.join(run, "metrics.csv"), newline="") as fh:
             rows = list(csv.DictReader(fh))
-        config = json.load(open(config_path)) if os.path.isfile(config_path) else {}
+        config = {}
+        if os.path.isfile(config_path):
+            with open(config_path) as fh:
+                config = json.load(fh)
     except (OSError, ValueError, csv.Error) as e:
         raise PlotError(f"cannot read run {run}: {e}") from e
     if not rows or "charts/frames" not in rows[0]:
         raise PlotError(f"{run}/metrics.csv has no rows with charts/frames")
-    axes = {"frames": _column(rows, "charts/frames"), "seconds": _column(rows, "time/elapsed_s")}
-    ret = _column(rows, "charts/mean_return_100")
-    has_ret = np.isfinite(ret)
-    ev = _column(rows, "eval/episodic_return")
-    has_ev = np.isfinite(ev)
-    eval_x = {"frames": _column(rows, "eval/frames")[has_ev], "seconds": axes["seconds"][has_ev]}
+    try:
+        axes = {"frames": _column(rows, "charts/frames"), "seconds": _column(rows, "time/elapsed_s")}
+        names = ("charts/mean_return_100", "eval/episodic_return", "eval/frames")
+        ret, ev, ev_frames = (_column(rows, k) for k in names)
+    except ValueError as e:
+        raise PlotError(f"{run}/metrics.csv has a cell that is not a number ({e})") from None
+    has_ret, has_ev = np.isfinite(ret), np.isfinite(ev)
+    eval_x = {"frames": ev_frames[has_ev], "seconds": axes["seconds"][has_ev]}
     return Curve(
         name=config.get("name") or os.path.basename(os.path.normpath(run)),
         run=run,
@@ -187,10 +193,13 @@ def plot(curves: list[Curve], out: str, x_axis: str = "frames", title: str | Non
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m learner.plot", description=__doc__.split("\n\n")[0])
     p.add_argument("runs", nargs="+", metavar="RUN", help="run folder, or a folder of run folders")
-    p.add_argument("--out", default="curves.png", help="PNG to write (default: curves.png)")
+    p.add_argument("--out", default="curves.png", help="picture to write: .png, .svg or .pdf (default: curves.png)")
     p.add_argument("--x", dest="x_axis", choices=["frames", "seconds"], default="frames")
     p.add_argument("--title", help="a title above the panels")
     args = p.parse_args(argv)
+    if not args.out.lower().endswith((".png", ".svg", ".pdf")):
+        print(f"error: --out: a .png, .svg or .pdf file, got {args.out!r}", file=sys.stderr)
+        return 2
     try:
         import matplotlib  # noqa: F401
     except ImportError:

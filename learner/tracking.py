@@ -52,7 +52,8 @@ def check_available(cfg: Config) -> None:
 
 
 def start_tracking(cfg: Config, run_path: str) -> Tracker:
-    """A Tracker for `cfg`; must run before the TensorBoard writer is created (wandb patches it)."""
+    """A Tracker for `cfg`; must run before the TensorBoard writer is created (wandb patches it). It writes
+    only under `run_path` (the run's wandb_id and wandb/ folder)."""
     if not cfg.run.track:
         return Tracker()
     check_available(cfg)

@@ -176,14 +176,19 @@ def build_run(cfg: Config, quiet: bool, resume: bool, overwrite: bool = False) -
     check_available(cfg)  # --track without wandb: refuse before writing anything
     model = build_model(spec, cfg.model, seed=cfg.seed, algorithm=cfg.algorithm)
     cfg, lock = claim_run_folder(cfg, resume, overwrite)
+    tracker = Tracker()
     try:
-        return _build_services(cfg, spec, model, authkey, lock, quiet, resume)
+        tracker = start_tracking(cfg, cfg.run_path)  # before any service: a failed start leaves nothing behind
+        return _build_services(cfg, spec, model, authkey, lock, tracker, quiet, resume)
     except BaseException:
+        tracker.finish(exit_code=1)
         lock.release()
         raise
 
 
-def _build_services(cfg: Config, spec, model, authkey, lock: RunLock, quiet: bool, resume: bool) -> Run:
+def _build_services(
+    cfg: Config, spec, model, authkey, lock: RunLock, tracker: Tracker, quiet: bool, resume: bool
+) -> Run:
     run_path = cfg.run_path
     ckpt_dir = os.path.join(run_path, "checkpoints")
     os.makedirs(ckpt_dir, exist_ok=True)
@@ -206,7 +211,6 @@ def _build_services(cfg: Config, spec, model, authkey, lock: RunLock, quiet: boo
     )
     batcher = Batcher(exp_queue, spec.num_actions, B, cfg.learner.prefetch_batches, cfg.learner.max_policy_lag, bounds)
     batcher.learner_updates = before.updates  # a resumed run's policy versions continue
-    tracker = start_tracking(cfg, run_path)  # before the TensorBoard writer: wandb syncs what it writes
     metrics = MetricsLogger(run_path, quiet=quiet, resume_frames=before.frames if resumed else None)
     metrics.log_text("config", json.dumps(config_lib.to_dict(cfg), indent=2), before.frames)
     log.info(
@@ -476,8 +480,11 @@ def shut_down(run: Run, p: Progress, outcome: str) -> None:
         if p.last_metrics and p.frames > p.last_log_frames:
             log_row(run, p)
     finally:
-        run.metrics.close()
-        run.tracker.finish(exit_code=0 if outcome in ("completed", "solved") or outcome.startswith("stopped") else 1)
+        try:
+            run.metrics.close()
+        finally:
+            ok = outcome in ("completed", "solved") or outcome.startswith("stopped")
+            run.tracker.finish(exit_code=0 if ok else 1)
 
 
 # ---------------------------------------------------------------- stage 5: the summary

@@ -1,5 +1,6 @@
 """`python -m learner.export`: a .keras file that plain Keras opens and that computes what the project's model does."""
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -99,3 +100,18 @@ def test_the_command_line(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith(f"wrote {out}: a3c on CartPole-v1") and out.stat().st_size > 1000
+
+
+def test_a_keras_file_for_another_game_or_algorithm_is_one_line(tmp_path, capsys):
+    """Every Atari model takes [N, 4, 84, 84]: the heads tell a 2-action file from a 3-action env's."""
+    from common.weights import WeightsError, load_model_file
+
+    run, cfg, _ = _run_folder(tmp_path)
+    out = tmp_path / "cartpole.keras"
+    assert export.main([str(run), "--out", str(out)]) == 0
+    spec = probe_spec(cfg.env)
+    with pytest.raises(WeightsError, match=r"has outputs of sizes \[2, 1\]; q_nstep on CartPole-v1 .* needs \[2\]"):
+        load_model_file(from_dict({"algorithm": "q_nstep", "env": {"id": "CartPole-v1"}}), spec, str(out))
+    three = dataclasses.replace(spec, num_actions=3)
+    with pytest.raises(WeightsError, match=r"needs \[3, 1\]"):
+        load_model_file(cfg, three, str(out))

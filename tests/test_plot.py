@@ -6,7 +6,10 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from proc_utils import ROOT, finish, start_learner
+
+pytest.importorskip("matplotlib", reason="the 'plot' extra (make installs it)")
 
 from learner import plot
 
@@ -101,3 +104,11 @@ def test_plot_of_real_training_runs(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "2 run(s) in 1 line(s)" in done.stdout
     assert png.stat().st_size > 10_000
+
+
+def test_a_cell_that_is_not_a_number_and_an_unknown_picture_type_are_one_line(tmp_path, capsys):
+    _fake_run(tmp_path / "r", 0, [1, "oops", 3])
+    assert plot.main([str(tmp_path / "r"), "--out", str(tmp_path / "x.png")]) == 2
+    assert "has a cell that is not a number" in capsys.readouterr().err
+    assert plot.main([str(tmp_path / "r"), "--out", str(tmp_path / "x.jpeg")]) == 2
+    assert capsys.readouterr().err.startswith("error: --out: a .png, .svg or .pdf file")

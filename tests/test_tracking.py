@@ -1,6 +1,7 @@
 """`--track` (Weights & Biases, offline here) and what every run writes to TensorBoard: config, episodes."""
 
 import glob
+import importlib.util
 import os
 import sys
 
@@ -9,6 +10,11 @@ from proc_utils import finish, start_learner
 
 from common.config import ConfigError, from_dict
 from learner import tracking
+
+needs_track_extra = pytest.mark.skipif(
+    not all(importlib.util.find_spec(m) for m in ("wandb", "tensorboard")),
+    reason="the 'track' extra (make installs it)",
+)
 
 
 def _tensorboard(run):
@@ -19,6 +25,7 @@ def _tensorboard(run):
     return events
 
 
+@needs_track_extra
 def test_a_run_writes_its_config_and_every_episode_to_tensorboard(tmp_path):
     proc = start_learner("--config", "configs/smoke_cartpole.yaml", run_dir=tmp_path)
     rc, out = finish(proc, timeout=180)
@@ -31,6 +38,7 @@ def test_a_run_writes_its_config_and_every_episode_to_tensorboard(tmp_path):
     assert '"name": "smoke_cartpole"' in config
 
 
+@needs_track_extra
 def test_track_logs_config_and_metrics_to_wandb_offline(tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "offline")
     proc = start_learner("--config", "configs/smoke_cartpole.yaml", "--track", run_dir=tmp_path)
