@@ -50,14 +50,14 @@ def start_learner(config: str, run_dir: str, port: int, resume: bool) -> subproc
     sets = ["remote.enabled=true", f"remote.port={port}", "actor.hung_timeout_s=15", "learner.eval_interval=0"]
     cmd = [sys.executable, "-m", "learner", *where, "--actors", "2", "--total-frames", "10000000000"]
     cmd += [x for kv in sets for x in ("--set", kv)]
-    log = open(os.path.join(run_dir, "learner.log"), "a")
-    return subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=_env(), start_new_session=True)
+    with open(os.path.join(run_dir, "learner.log"), "a") as log:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=_env(), start_new_session=True)
 
 
 def start_remote(run_dir: str, port: int) -> subprocess.Popen:
-    log = open(os.path.join(run_dir, "remote.log"), "a")
     cmd = [sys.executable, "-m", "actor", "--learner", f"127.0.0.1:{port}"]
-    return subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=_env(), start_new_session=True)
+    with open(os.path.join(run_dir, "remote.log"), "a") as log:
+        return subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=_env(), start_new_session=True)
 
 
 def _env() -> dict:
@@ -76,11 +76,18 @@ def _cmdline(pid: int) -> str:
 
 
 def frames(run_dir: str) -> list[int]:
+    """charts/frames of every complete metrics.csv row so far (a row being written is skipped)."""
+    out = []
     try:
         with open(os.path.join(run_dir, "soak", "metrics.csv"), newline="") as fh:
-            return [int(float(r["charts/frames"])) for r in csv.DictReader(fh)]
-    except (OSError, KeyError, ValueError):
-        return []
+            for r in csv.DictReader(fh):
+                try:
+                    out.append(int(float(r["charts/frames"])))
+                except (KeyError, TypeError, ValueError):
+                    continue
+    except OSError:
+        pass
+    return out
 
 
 # ---------------------------------------------------------------- faults
@@ -88,18 +95,24 @@ def frames(run_dir: str) -> list[int]:
 
 def fault(kind: str, learner, remotes: list, run_dir: str, port: int) -> str:
     """Does one fault; returns what it did, in words."""
-    actors = local_actors(learner)
-    if kind in ("kill actor", "stop actor") and actors:
+    if kind in ("kill actor", "stop actor"):
+        actors = local_actors(learner)
+        if not actors:
+            return f"{kind}: no local actor alive"
         pid = random.choice(actors)
         os.kill(pid, signal.SIGKILL if kind == "kill actor" else signal.SIGSTOP)
         return f"{kind} {pid}"
     if kind == "start remote" or not remotes:
         remotes.append(start_remote(run_dir, port))
         return f"start remote {remotes[-1].pid}"
-    victim = remotes.pop(random.randrange(len(remotes)))
+    victim = remotes[random.randrange(len(remotes))]
     sig = random.choice([signal.SIGKILL, signal.SIGTERM])
     os.killpg(victim.pid, sig)  # the remote actor's main process and its actor process
-    victim.wait(timeout=30)
+    try:
+        victim.wait(timeout=30)
+        remotes.remove(victim)
+    except subprocess.TimeoutExpired:  # still listed: stopped at the end
+        pass
     return f"{signal.Signals(sig).name} remote {victim.pid}"
 
 
@@ -151,8 +164,9 @@ def soak(config: str, minutes: float, start_min: float, seed: int, run_dir: str)
     port = free_port()
     learner = start_learner(config, run_dir, port, resume=False)
     remotes: list = []
-    samples: list = []
-    events: list = []  # (minute, what, frames before)
+    samples: list = []  # (minute, role, pid, RSS KiB)
+    events: list = []  # [minute, what, frames before, frames at the next event]
+    series: list = []  # (minute, newest frame count), every 5 s
     t0 = time.monotonic()
     next_fault = t0 + random.uniform(15, 45)
     restarted = False
@@ -162,21 +176,31 @@ def soak(config: str, minutes: float, start_min: float, seed: int, run_dir: str)
             if learner.poll() is not None:
                 raise RuntimeError(f"the learner exited by itself (code {learner.returncode}) at minute {t_min:.1f}")
             sample(learner, remotes, t_min, samples)
+            series.append((t_min, _last(frames(run_dir))))
             if not restarted and t_min >= minutes / 2:
-                events.append((t_min, "learner SIGTERM, then --resume", _last(frames(run_dir))))
+                _event(events, t_min, "learner SIGTERM, then --resume", series[-1][1])
                 learner.send_signal(signal.SIGTERM)
                 learner.wait(timeout=120)
                 learner, restarted = start_learner(config, run_dir, port, resume=True), True
             elif now >= next_fault:
                 kind = FAULTS[len(events) % len(FAULTS)]
-                events.append((t_min, fault(kind, learner, remotes, run_dir, port), _last(frames(run_dir))))
+                _event(events, t_min, fault(kind, learner, remotes, run_dir, port), series[-1][1])
                 next_fault = now + random.uniform(15, 45)
             time.sleep(5)
+        _event(events, minutes, None, _last(frames(run_dir)))
     finally:
         for r in remotes:
             _stop(r)
         _stop(learner)
-    return verdict(samples, events, frames(run_dir), start_min, minutes)
+    return verdict(samples, events, series, start_min, minutes)
+
+
+def _event(events: list, t_min: float, what: str | None, frames_now: int) -> None:
+    """Closes the last event with the frames reached since, and opens a new one (what None: the end)."""
+    if events:
+        events[-1][3] = frames_now
+    if what is not None:
+        events.append([t_min, what, frames_now, None])
 
 
 def _last(xs: list) -> int:
@@ -192,17 +216,18 @@ def _stop(proc: subprocess.Popen) -> None:
             os.killpg(proc.pid, signal.SIGKILL)
 
 
-def verdict(samples: list, events: list, seen: list, start_min: float, minutes: float) -> dict:
+def verdict(samples: list, events: list, series: list, start_min: float, minutes: float) -> dict:
     g = growth(samples, start_min, minutes)
-    final = _last(seen)
-    never_falls = all(b >= a for a, b in zip(seen, seen[1:]))
-    grew_after_every_fault = all(final > before for _, _, before in events)
-    worst = max([v["growth"] for v in g["roles"].values()] + [v["growth"] for v in g["processes"].values()])
+    seen = [f for _, f in series]
+    never_falls = all(b >= a for a, b in zip(seen, seen[1:]))  # across the restart too: SIGTERM checkpoints
+    grew_after_every_fault = all(after is not None and after > before for _, _, before, after in events)
+    growths = [v["growth"] for v in g["roles"].values()] + [v["growth"] for v in g["processes"].values()]
+    worst = max(growths, default=float("nan"))
     return {
         "minutes": minutes,
         "window": [start_min, minutes],
-        "events": [{"minute": round(m, 2), "what": w, "frames_before": f} for m, w, f in events],
-        "frames_final": final,
+        "events": [{"minute": round(m, 2), "what": w, "frames_before": b, "frames_next": a} for m, w, b, a in events],
+        "frames_final": _last(seen),
         "frames_never_fall": never_falls,
         "frames_grew_after_every_fault": grew_after_every_fault,
         "memory": g,
@@ -220,12 +245,14 @@ def main() -> int:
     p.add_argument("--keep", help="run folder to keep (default: a temporary one)")
     p.add_argument("--json", default=os.path.join(ROOT, "benchmarks", "soak.json"))
     args = p.parse_args()
+    if args.minutes < args.start_min + 2:
+        p.error(f"--minutes must be at least --from + 2 (a baseline minute and a last minute), got {args.minutes}")
     if args.keep:
         os.makedirs(args.keep, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         result = soak(args.config, args.minutes, args.start_min, args.seed, args.keep or tmp)
     for e in result["events"]:
-        print(f"minute {e['minute']:6.2f}: {e['what']} (frames {e['frames_before']:,})")
+        print(f"minute {e['minute']:6.2f}: {e['what']} (frames {e['frames_before']:,} -> {e['frames_next']:,})")
     for role, v in result["memory"]["roles"].items():
         print(f"{role:>13}: {v['early_mib']:8.1f} MiB -> {v['late_mib']:8.1f} MiB ({100 * v['growth']:+.1f}%)")
     worst = 100 * result["worst_growth"]
