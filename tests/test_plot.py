@@ -88,8 +88,9 @@ def test_plot_of_real_training_runs(tmp_path):
     """Two seeds of the smoke config with evaluations, then `python -m learner.plot` over both."""
     for s in (0, 1):
         proc = start_learner(
-            "--config", "configs/smoke_cartpole.yaml", "--seed", str(s), "--name", f"smoke{s}",
-            "--set", "learner.eval_interval=5000", "--set", "learner.eval_episodes=2", run_dir=tmp_path / "runs",
+            "--config", "configs/smoke_cartpole.yaml", "--seed", str(s), "--name", f"smoke{s}", "--total-frames",
+            "8000", "--set", "learner.eval_interval=3000", "--set", "learner.eval_episodes=2",
+            "--set", "run.log_interval_seconds=1", run_dir=tmp_path / "runs",
         )  # fmt: skip
         rc, out = finish(proc, timeout=180)
         assert rc == 0, out

@@ -26,25 +26,20 @@ def _tensorboard(run):
 
 
 @needs_track_extra
-def test_a_run_writes_its_config_and_every_episode_to_tensorboard(tmp_path):
-    proc = start_learner("--config", "configs/smoke_cartpole.yaml", run_dir=tmp_path)
-    rc, out = finish(proc, timeout=180)
-    assert rc == 0, out
-    events = _tensorboard(tmp_path / "smoke_cartpole")
-    returns = [e.value for e in events.Scalars("charts/episodic_return")]
-    lengths = [e.value for e in events.Scalars("charts/episodic_length")]
-    assert len(returns) == len(lengths) > 10 and returns == lengths  # CartPole: +1 per step
-    config = events.Tensors("config/text_summary")[0].tensor_proto.string_val[0].decode()
-    assert '"name": "smoke_cartpole"' in config
-
-
-@needs_track_extra
-def test_track_logs_config_and_metrics_to_wandb_offline(tmp_path, monkeypatch):
+def test_track_logs_to_wandb_offline_and_tensorboard_gets_config_and_episodes(tmp_path, monkeypatch):
+    """One tracked run: what every run writes to TensorBoard (config text, each game's return and length)
+    and what --track sends to W&B (offline: the record log in runs/<name>/wandb/)."""
     monkeypatch.setenv("WANDB_MODE", "offline")
     proc = start_learner("--config", "configs/smoke_cartpole.yaml", "--track", run_dir=tmp_path)
     rc, out = finish(proc, timeout=240)
     assert rc == 0, out
     run = tmp_path / "smoke_cartpole"
+    events = _tensorboard(run)
+    returns = [e.value for e in events.Scalars("charts/episodic_return")]
+    lengths = [e.value for e in events.Scalars("charts/episodic_length")]
+    assert len(returns) == len(lengths) > 10 and returns == lengths  # CartPole: +1 per step
+    config = events.Tensors("config/text_summary")[0].tensor_proto.string_val[0].decode()
+    assert '"name": "smoke_cartpole"' in config
     wandb_id = (run / tracking.ID_FILE).read_text().strip()
     (log,) = glob.glob(str(run / "wandb" / f"offline-run-*-{wandb_id}" / f"run-{wandb_id}.wandb"))
     records = open(log, "rb").read()  # wandb's record log: keys and config values are stored as text
