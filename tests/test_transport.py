@@ -212,3 +212,26 @@ def test_hostile_unroll_headers_are_a_protocol_error_or_a_reason(header):
     except ProtocolError:
         return
     assert isinstance(arrays, str)  # a reason to drop it, never an exception that kills the connection
+
+
+def test_the_authkey_comes_from_the_environment_or_a_secret_file(tmp_path, monkeypatch):
+    from common.config import ConfigError
+    from common.transport.wire import authkey_from_env
+
+    monkeypatch.delenv("ASYNCRL_AUTHKEY", raising=False)
+    monkeypatch.delenv("ASYNCRL_AUTHKEY_FILE", raising=False)
+    with pytest.raises(ConfigError, match="set ASYNCRL_AUTHKEY in the environment, or ASYNCRL_AUTHKEY_FILE"):
+        authkey_from_env()
+    secret = tmp_path / "asyncrl_authkey"
+    secret.write_bytes(b"0123abcd\n")  # as `openssl rand -hex 16 | docker secret create` stores it
+    monkeypatch.setenv("ASYNCRL_AUTHKEY_FILE", str(secret))
+    assert authkey_from_env() == b"0123abcd"
+    monkeypatch.setenv("ASYNCRL_AUTHKEY", "from-env")
+    assert authkey_from_env() == b"from-env"  # the variable wins
+    monkeypatch.delenv("ASYNCRL_AUTHKEY")
+    for bad in (tmp_path / "missing", tmp_path / "empty"):
+        if bad.name == "empty":
+            bad.write_bytes(b"\n")
+        monkeypatch.setenv("ASYNCRL_AUTHKEY_FILE", str(bad))
+        with pytest.raises(ConfigError, match=r"^ASYNCRL_AUTHKEY_FILE: "):
+            authkey_from_env()

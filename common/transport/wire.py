@@ -36,6 +36,8 @@ from common.config import ConfigError
 
 PROTOCOL = 1
 AUTHKEY_ENV = "ASYNCRL_AUTHKEY"
+AUTHKEY_FILE_ENV = "ASYNCRL_AUTHKEY_FILE"  # a file holding the secret (Docker secrets)
+MAX_AUTHKEY_BYTES = 4096
 HELLO, REFUSED, ACK, WEIGHTS, NO_WEIGHTS, PUT, FETCH = (bytes([c]) for c in b"HRAWNPF")
 
 HANDSHAKE_TIMEOUT_S = 10.0  # a peer that connects and says nothing is dropped after this
@@ -56,11 +58,24 @@ class ProtocolError(Exception):
 
 
 def authkey_from_env() -> bytes:
+    """The shared secret: ASYNCRL_AUTHKEY, else the file named by ASYNCRL_AUTHKEY_FILE (e.g. a Docker
+    secret, /run/secrets/asyncrl_authkey; one trailing newline is dropped). ConfigError without one."""
     key = os.environ.get(AUTHKEY_ENV, "")
+    path = os.environ.get(AUTHKEY_FILE_ENV, "")
+    if not key and path:
+        try:
+            with open(path, "rb") as fh:
+                secret = fh.read(MAX_AUTHKEY_BYTES + 1)
+        except OSError as exc:
+            raise ConfigError(f"{AUTHKEY_FILE_ENV}: cannot read {path!r} ({exc.strerror})") from None
+        secret = secret[:-1] if secret.endswith(b"\n") else secret
+        if not secret or len(secret) > MAX_AUTHKEY_BYTES:
+            raise ConfigError(f"{AUTHKEY_FILE_ENV}: {path!r} must hold 1 to {MAX_AUTHKEY_BYTES} bytes of secret")
+        return secret
     if not key:
         raise ConfigError(
-            f"remote actors need a shared secret: set {AUTHKEY_ENV} in the environment "
-            "(the same value on the learner and every remote actor)"
+            f"remote actors need a shared secret: set {AUTHKEY_ENV} in the environment, or {AUTHKEY_FILE_ENV} "
+            "to a file holding it (the same secret on the learner and every remote actor)"
         )
     return key.encode()
 
