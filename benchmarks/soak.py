@@ -32,6 +32,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from benchmarks import proctree  # noqa: E402
 from benchmarks.proctree import children, status_kib, tree  # noqa: E402
 
 AUTHKEY = "soak-secret"
@@ -65,14 +66,7 @@ def _env() -> dict:
 
 
 def local_actors(learner: subprocess.Popen) -> list[int]:
-    return [p for p in children(learner.pid) if "resource_tracker" not in _cmdline(p)]
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        return open(f"/proc/{pid}/cmdline").read()
-    except OSError:
-        return ""
+    return [p for p in children(learner.pid) if proctree.role(p, learner.pid) == "actor"]
 
 
 def frames(run_dir: str) -> list[int]:
