@@ -229,9 +229,12 @@ def test_the_authkey_comes_from_the_environment_or_a_secret_file(tmp_path, monke
     monkeypatch.setenv("ASYNCRL_AUTHKEY", "from-env")
     assert authkey_from_env() == b"from-env"  # the variable wins
     monkeypatch.delenv("ASYNCRL_AUTHKEY")
-    for bad in (tmp_path / "missing", tmp_path / "empty"):
-        if bad.name == "empty":
-            bad.write_bytes(b"\n")
+    # docker-compose sets the variable to the swarm secret's path, which it does not mount: say both
+    monkeypatch.setenv("ASYNCRL_AUTHKEY_FILE", str(tmp_path / "missing"))
+    with pytest.raises(ConfigError, match=r"set ASYNCRL_AUTHKEY in .*'\S+/missing', which does not exist"):
+        authkey_from_env()
+    (tmp_path / "empty").write_bytes(b"\n")
+    for bad in (tmp_path / "empty", tmp_path):  # an empty secret; a folder
         monkeypatch.setenv("ASYNCRL_AUTHKEY_FILE", str(bad))
         with pytest.raises(ConfigError, match=r"^ASYNCRL_AUTHKEY_FILE: "):
             authkey_from_env()

@@ -62,7 +62,7 @@ def authkey_from_env() -> bytes:
     secret, /run/secrets/asyncrl_authkey; one trailing newline is dropped). ConfigError without one."""
     key = os.environ.get(AUTHKEY_ENV, "")
     path = os.environ.get(AUTHKEY_FILE_ENV, "")
-    if not key and path:
+    if not key and path and os.path.exists(path):
         try:
             with open(path, "rb") as fh:
                 secret = fh.read(MAX_AUTHKEY_BYTES + 1)
@@ -73,9 +73,10 @@ def authkey_from_env() -> bytes:
             raise ConfigError(f"{AUTHKEY_FILE_ENV}: {path!r} must hold 1 to {MAX_AUTHKEY_BYTES} bytes of secret")
         return secret
     if not key:
+        missing = f" ({AUTHKEY_FILE_ENV} names {path!r}, which does not exist)" if path else ""
         raise ConfigError(
             f"remote actors need a shared secret: set {AUTHKEY_ENV} in the environment, or {AUTHKEY_FILE_ENV} "
-            "to a file holding it (the same secret on the learner and every remote actor)"
+            f"to a file holding it (the same secret on the learner and every remote actor){missing}"
         )
     return key.encode()
 
