@@ -403,3 +403,41 @@ def test_silent_connections_cannot_lock_actors_out(tmp_path, monkeypatch):
                 os.killpg(p.pid, signal.SIGKILL)
     assert rc == 0, out
     assert "Traceback" not in out
+
+
+def test_pixel_stacks_travel_as_single_frames_and_arrive_whole(capsys):
+    from common.transport.frames import pack_stacks
+    from test_frames import stacks_of_a_stream
+
+    fields = unroll_fields((4, 42, 42), "uint8", 2, T=5, E=2)
+    port = free_port()
+    server, q, _ = serve(smoke_cfg(port, **{"actor.queue_slots": 1}), fields=fields)
+    link = connect("127.0.0.1", port, KEY)
+    end = RemoteEnd(link)
+    unroll = {k: np.zeros(shape, dtype) for k, (shape, dtype) in fields.items()}
+    unroll["episode_return"][:] = np.nan
+    unroll["obs"] = stacks_of_a_stream(steps=6, envs=2, k=4, resets={(3, 1)}, size=42)
+    try:
+        slot = end.acquire(timeout=10)
+        for k, v in unroll.items():
+            end.views()[k][slot] = v
+        end.put(slot, 0)
+        got = q.get(timeout=10)
+        assert got is not None
+        np.testing.assert_array_equal(got[4]["obs"], unroll["obs"])  # re-stacked exactly at the learner
+        q.release(got[0], got[1], got[2])
+
+        frames, index = pack_stacks(unroll["obs"])
+        packed = {k: v for k, v in unroll.items() if k != "obs"}
+        raw_bytes = len(encode_unroll(0, 0, unroll))
+        assert len(encode_unroll(0, 0, dict(packed, obs_frames=frames, obs_index=index))) < raw_bytes / 2
+        bad = dict(packed, obs_frames=frames, obs_index=index + len(frames))  # points past the frames sent
+        slot = end.acquire(timeout=10)
+        link.send(encode_unroll(slot, 0, bad))
+        assert end.acquire(timeout=10) == slot and server.dropped == 1
+        assert q.get(timeout=0.3) is None
+    finally:
+        link.close()
+        server.stop()
+        q.close()
+    assert "frame index outside the" in capsys.readouterr().out

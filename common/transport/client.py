@@ -16,6 +16,7 @@ from collections.abc import Callable
 import numpy as np
 
 from common.transport.local import poll_for_weights
+from common.transport.frames import FRAMES, INDEX, is_stacked, pack_stacks
 from common.transport.wire import (
     ACK,
     HANDSHAKE_TIMEOUT_S,
@@ -111,7 +112,11 @@ class RemoteEnd:
         return link.free.pop(0) if link.free else None
 
     def put(self, slot: int, version: int) -> None:
-        self.link.send(encode_unroll(slot, version, {k: v[slot] for k, v in self.link.buffers.items()}))
+        """Send the unroll in `slot`; pixel frame stacks go as each distinct frame once (frames.py)."""
+        arrays = {k: v[slot] for k, v in self.link.buffers.items()}
+        if is_stacked(arrays["obs"]):
+            arrays[FRAMES], arrays[INDEX] = pack_stacks(arrays.pop("obs"))
+        self.link.send(encode_unroll(slot, version, arrays))
 
 
 class RemoteBoard:

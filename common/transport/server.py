@@ -23,6 +23,7 @@ from common.config import Config, ConfigError
 from common.process import derive_seed, get_logger
 from common.transport.local import ExperienceQueue, WeightBoard
 from common.transport.schema import UnrollBounds, validate_unroll
+from common.transport.frames import FRAMES, INDEX, unpack_stacks
 from common.transport.wire import (
     FETCH,
     HANDSHAKE_TIMEOUT_S,
@@ -348,7 +349,7 @@ class RemoteServer:
         if not 0 <= slot < self.exp_queue.slots or slot in in_queue:
             self._count("dropped")
             raise ProtocolError(f"sent into slot {slot}, which it does not hold")
-        reason = arrays if isinstance(arrays, str) else self._check(arrays, version)
+        reason = arrays if isinstance(arrays, str) else self._restack(arrays) or self._check(arrays, version)
         if reason is not None:
             self._count("dropped")
             log.info(f"dropped an unroll from remote actor {channel} ({peer}): {reason}")
@@ -358,6 +359,19 @@ class RemoteServer:
             np.copyto(views[name][slot], arrays[name])
         in_queue.add(slot)
         end.put(slot, version)
+
+    def _restack(self, arrays: dict[str, np.ndarray]) -> str | None:
+        """Frames sent once (frames.py) -> arrays["obs"], in place; why they cannot be, or None."""
+        if FRAMES not in arrays and INDEX not in arrays:
+            return None
+        if FRAMES not in arrays or INDEX not in arrays or "obs" in arrays:
+            return f"send obs, or {FRAMES} and {INDEX}"
+        shape, dtype = self.fields["obs"]
+        try:
+            arrays["obs"] = unpack_stacks(arrays.pop(FRAMES), arrays.pop(INDEX), shape, dtype)
+        except ValueError as exc:
+            return str(exc)
+        return None
 
     def _check(self, arrays: dict[str, np.ndarray], version: int) -> str | None:
         extra = set(arrays) - set(self.fields)

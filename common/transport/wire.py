@@ -34,7 +34,7 @@ import numpy as np
 
 from common.config import ConfigError
 
-PROTOCOL = 1
+PROTOCOL = 2
 AUTHKEY_ENV = "ASYNCRL_AUTHKEY"
 AUTHKEY_FILE_ENV = "ASYNCRL_AUTHKEY_FILE"  # a file holding the secret (Docker secrets)
 MAX_AUTHKEY_BYTES = 4096
