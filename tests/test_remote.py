@@ -406,8 +406,9 @@ def test_silent_connections_cannot_lock_actors_out(tmp_path, monkeypatch):
 
 
 def test_pixel_stacks_travel_as_single_frames_and_arrive_whole(capsys):
-    from common.transport.frames import pack_stacks
     from test_frames import stacks_of_a_stream
+
+    from common.transport.frames import pack_stacks
 
     fields = unroll_fields((4, 42, 42), "uint8", 2, T=5, E=2)
     port = free_port()

@@ -15,8 +15,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from common.transport.local import poll_for_weights
 from common.transport.frames import FRAMES, INDEX, is_stacked, pack_stacks
+from common.transport.local import poll_for_weights
 from common.transport.wire import (
     ACK,
     HANDSHAKE_TIMEOUT_S,

@@ -21,9 +21,9 @@ import numpy as np
 from common import config as config_lib
 from common.config import Config, ConfigError
 from common.process import derive_seed, get_logger
+from common.transport.frames import FRAMES, INDEX, unpack_stacks
 from common.transport.local import ExperienceQueue, WeightBoard
 from common.transport.schema import UnrollBounds, validate_unroll
-from common.transport.frames import FRAMES, INDEX, unpack_stacks
 from common.transport.wire import (
     FETCH,
     HANDSHAKE_TIMEOUT_S,
