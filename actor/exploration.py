@@ -1,10 +1,13 @@
 """Epsilon-greedy exploration of the value methods (Mnih et al. 2016, section 8 and Algorithm S1).
 
-Each actor draws its own final epsilon once, seeded by (run seed, actor id), so a
-restarted actor and a re-run draw the same; epsilon then falls linearly from 1 to
-that value over the first `anneal_frames` frames the learner has trained on (the
-paper's shared frame counter; the actor reads it from its weights' version, so a
-restarted actor picks up where the run is).
+Each env of each actor draws its own final epsilon once, seeded by (run seed, actor id), so a
+restarted actor and a re-run draw the same. In the paper each actor thread plays one env with one
+final epsilon; here an actor process steps E envs, and each stands for one of those threads, so
+a run of 2 actors x 8 envs explores with 16 draws, not 2 (with 2 draws, both often 0.1 or both
+0.5, a seed's data had little spread; benchmarks/RESULTS.md). Epsilon then falls linearly from 1
+to that value over the first `anneal_frames` frames the learner has trained on (the paper's
+shared frame counter; the actor reads it from its weights' version, so a restarted actor picks
+up where the run is).
 """
 
 from __future__ import annotations
@@ -12,25 +15,27 @@ from __future__ import annotations
 import numpy as np
 
 
-def draw_final_epsilon(finals, probs, seed: int, actor_id: int) -> float:
+def draw_final_epsilons(finals, probs, seed: int, actor_id: int, num_envs: int) -> np.ndarray:
+    """[num_envs] float32: one final epsilon per env of this actor."""
     rng = np.random.default_rng([seed, actor_id, 0xE95])
     p = np.asarray(probs, np.float64)
-    return float(rng.choice(np.asarray(finals, np.float64), p=p / p.sum()))  # config allows a 1e-6 rounding
+    draws = rng.choice(np.asarray(finals, np.float64), size=num_envs, p=p / p.sum())  # config allows 1e-6 rounding
+    return draws.astype(np.float32)
 
 
-def epsilon_at(frames: float, final: float, anneal_frames: int, start: float = 1.0) -> float:
-    """Linear from `start` at frame 0 to `final` at `anneal_frames`, constant after."""
+def epsilon_at(frames: float, final, anneal_frames: int, start: float = 1.0):
+    """Linear from `start` at frame 0 to `final` (a number, or an array of them) at `anneal_frames`, constant after."""
     frac = min(max(frames, 0) / anneal_frames, 1.0)
     return start + frac * (final - start)
 
 
 def epsilon_schedule(cfg, actor_id: int, frames_per_step: int):
-    """version -> epsilon for this actor of a value-method run (the learner's frames are its version x the
-    frames per update); None for a3c, which samples from its policy instead."""
+    """version -> epsilons [E] of this actor's envs in a value-method run (the learner's frames are its version
+    x the frames per update); None for a3c, which samples from its policy instead."""
     from common.config import frames_per_update, is_value_method
 
     if not is_value_method(cfg.algorithm):
         return None
-    final = draw_final_epsilon(cfg.actor.epsilon_finals, cfg.actor.epsilon_probs, cfg.seed, actor_id)
+    final = draw_final_epsilons(cfg.actor.epsilon_finals, cfg.actor.epsilon_probs, cfg.seed, actor_id, cfg.env.num_envs)
     update_frames = frames_per_update(cfg, frames_per_step)
     return lambda version: epsilon_at(version * update_frames, final, cfg.actor.epsilon_anneal_frames)

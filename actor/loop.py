@@ -52,7 +52,7 @@ class Unroller:
             self.carried = policy.act(self.obs)
             slot["bootstrap_action"][:] = self.carried[0]
         if self.value_method:
-            slot["epsilon"][0] = policy.epsilon
+            slot["epsilon"][:] = policy.epsilon
 
     def _step(self, slot: dict[str, np.ndarray], t: int) -> None:
         if self.carried is not None:

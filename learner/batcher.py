@@ -43,7 +43,7 @@ class Batcher(threading.Thread):
         self.max_policy_lag = max_policy_lag
         self.learner_updates = 0  # written by the train loop after every update (an int: atomic under the GIL)
         self.stale_dropped = 0  # unrolls older than max_policy_lag
-        self.epsilons: dict[int, float] = {}  # value methods: actor id -> epsilon of its latest unroll
+        self.epsilons: dict[int, float] = {}  # value methods: actor id -> mean epsilon of its latest unroll
         self.error: BaseException | None = None
         self._stop_flag = threading.Event()
 
@@ -99,7 +99,7 @@ class Batcher(threading.Thread):
                 self.stale_dropped += 1
                 continue
             if "epsilon" in row:
-                self.epsilons[actor_id] = float(row["epsilon"][0])
+                self.epsilons[actor_id] = float(np.mean(row["epsilon"]))
             versions[b] = version
             b += 1
         return batch, versions

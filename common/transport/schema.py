@@ -26,7 +26,7 @@ def unroll_fields(
         "episode_length": ((T, E), "int32"),  # agent steps of that game, else 0
     }
     if is_value_method(algorithm):
-        fields["epsilon"] = ((1,), "float32")  # the actor's exploration epsilon at the unroll's start
+        fields["epsilon"] = ((E,), "float32")  # each env's exploration epsilon at the unroll's start
     if algorithm == "sarsa_1step":
         fields["bootstrap_action"] = ((E,), "int32")  # the action the actor takes next, at obs[T]
     if core_size:  # the LSTM state obs[0] was seen with; the learner unrolls from it
@@ -98,7 +98,7 @@ def _out_of_bounds(unroll: dict[str, np.ndarray], bounds: UnrollBounds) -> str |
     for name, limit in limits.items():
         if name in unroll and unroll[name].size and np.abs(unroll[name]).max() > limit:
             return f"{name} beyond +-{limit:g}"
-    if "epsilon" in unroll and not 0.0 <= float(unroll["epsilon"][0]) <= 1.0:
+    if "epsilon" in unroll and not np.all((unroll["epsilon"] >= 0.0) & (unroll["epsilon"] <= 1.0)):
         return "epsilon outside [0, 1]"
     ended = ~np.isnan(unroll["episode_return"])  # [T, E]
     lengths = unroll["episode_length"]
