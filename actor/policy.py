@@ -99,7 +99,9 @@ class Policy:
 
         self.model = model
         self.num_envs = num_envs
-        self.epsilon = 0.0  # value methods: random-action probability, one number or one per env [E]; the loop anneals it
+        self.epsilon = (
+            0.0  # value methods: random-action probability, a number or one per env [E]; annealed by the loop
+        )
         self.version = -1
         self.params = [v.value for v in model.trainable_variables + model.non_trainable_variables]
         self.key = jax.random.key(seed)

@@ -101,7 +101,10 @@ class ActorConfig:
     )
     # Value methods only (q_1step, sarsa_1step, q_nstep): epsilon-greedy exploration, Mnih et al. 2016 sec. 8.
     epsilon_finals: tuple[float, ...] = _f(
-        (0.1, 0.01, 0.5), "final epsilons; each env of each actor draws one (seeded) with `epsilon_probs`", ge=0.0, le=1.0
+        (0.1, 0.01, 0.5),
+        "final epsilons; each env of each actor draws one (seeded) with `epsilon_probs`",
+        ge=0.0,
+        le=1.0,
     )
     epsilon_probs: tuple[float, ...] = _f((0.4, 0.3, 0.3), "probabilities of `epsilon_finals`", ge=0.0, le=1.0)
     epsilon_anneal_frames: int = _f(
