@@ -129,6 +129,12 @@ class LearnerConfig:
     max_grad_norm: float = _f(40.0, "global gradient-norm clip", gt=0.0)
     gamma: float = _f(0.99, "discount per agent step", ge=0.0, le=1.0)
     entropy_coef: float = _f(0.01, "weight of the entropy bonus", ge=0.0)
+    entropy_coef_final: float | None = _f(
+        None,
+        "a3c: the entropy weight at the end of the budget, reached linearly from `entropy_coef` over the updates "
+        "(as `anneal_lr` does for the learning rate); unset: `entropy_coef` throughout",
+        ge=0.0,
+    )
     value_coef: float = _f(0.5, "weight of the value (baseline) loss", ge=0.0)
     publish_interval: int = _f(1, "U: publish weights to the actors every this many updates", ge=1)
     prefetch_batches: int = _f(2, "batches the batcher thread prepares ahead of the train step", ge=1, le=64)

@@ -37,6 +37,7 @@ from learner.run_folder import RunLock, claim_new, empty_folder, lock_existing
 from learner.tracking import Tracker, check_available, start_tracking
 from learner.train_step import (
     init_state,
+    make_entropy_schedule,
     make_lr_schedule,
     make_optimizer,
     make_train_step,
@@ -91,8 +92,9 @@ class Run:
     model: Any
     optimizer: Any
     lr_schedule: Any
+    entropy_schedule: Any  # update count -> entropy weight (a3c)
     state: Any  # TrainState
-    train_step: Any  # jitted (state, batch) -> (state, metrics); compiled ahead in start_services
+    train_step: Any  # jitted (state, batch, entropy_coef) -> (state, metrics); compiled ahead in start_services
     fields: dict  # unroll layout
     update_frames: int
     before: Counters  # where a resumed run continues from (zeros for a new run)
@@ -225,6 +227,7 @@ def _build_services(
         model=model,
         optimizer=optimizer,
         lr_schedule=lr_schedule,
+        entropy_schedule=make_entropy_schedule(cfg.learner, total_updates_for(cfg.total_frames, update_frames)),
         state=state,
         train_step=make_train_step(model, optimizer, cfg.learner, E, T, cfg.algorithm),
         fields=fields,
@@ -299,7 +302,7 @@ def start_services(run: Run) -> None:
     run.evaluator.start()
     B = run.cfg.learner.batch_unrolls
     batch_shapes = {k: jax.ShapeDtypeStruct((B, *shape), dtype) for k, (shape, dtype) in run.fields.items()}
-    run.train_step = run.train_step.lower(run.state, batch_shapes).compile()
+    run.train_step = run.train_step.lower(run.state, batch_shapes, np.float32(0.0)).compile()
 
 
 # ---------------------------------------------------------------- stage 3: the train loop
@@ -354,7 +357,8 @@ def learn(run: Run, p: Progress, batch: dict, versions: np.ndarray) -> None:
     """One train step on `batch` (made by the policy versions `versions` [B])."""
     p.lags.extend((p.updates - versions).tolist())
     previous = p.last_metrics
-    run.state, p.last_metrics = run.train_step(run.state, batch)
+    entropy_coef = np.float32(run.entropy_schedule(p.updates))
+    run.state, p.last_metrics = run.train_step(run.state, batch, entropy_coef)
     if previous:  # read one step late, so that waiting for the flag never stalls the step just dispatched
         skipped = bool(previous["learner/skipped_update"])
         p.skipped_updates += skipped
@@ -448,6 +452,8 @@ def metrics_row(run: Run, p: Progress, now: float) -> dict:
         "learner/skipped_updates": p.skipped_updates,
         "learner/learning_rate": float(run.lr_schedule(p.updates)),
     }
+    if cfg.learner.entropy_coef_final is not None:
+        row["learner/entropy_coef"] = float(run.entropy_schedule(p.updates))
     if run.value_method:  # each actor's current epsilon (NaN until it has sent an unroll)
         eps = [batcher.epsilons.get(i, float("nan")) for i in range(cfg.actor.count)]
         row.update({f"actor/epsilon_{i}": e for i, e in enumerate(eps)})

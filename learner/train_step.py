@@ -36,6 +36,14 @@ def make_lr_schedule(cfg: LearnerConfig, total_updates: int):
     )
 
 
+def make_entropy_schedule(cfg: LearnerConfig, total_updates: int):
+    """Entropy weight as a function of the update count: linear to `entropy_coef_final` if set, else constant."""
+    start, end = cfg.entropy_coef, cfg.entropy_coef_final
+    if end is None:
+        return lambda step: start
+    return lambda step: start + (end - start) * min(step / max(total_updates, 1), 1.0)
+
+
 def make_optimizer(cfg: LearnerConfig, lr_schedule) -> keras.optimizers.Optimizer:
     """RMSprop with the paper's settings, driven by `lr_schedule` (from `make_lr_schedule`)."""
     lr = lr_schedule if cfg.anneal_lr else cfg.learning_rate
@@ -160,7 +168,7 @@ def make_chunk_loss(model: keras.Model, cfg: LearnerConfig, algorithm: str):
             chunk["dones"],
             cfg.gamma,
             cfg.value_coef,
-            cfg.entropy_coef,
+            chunk["entropy_coef"],
             chunk["behaviour_logits"] if vtrace else None,
             cfg.vtrace_rho_bar,
             cfg.vtrace_c_bar,
@@ -218,7 +226,8 @@ def make_train_step(
     unroll_length: int,
     algorithm: str = "a3c",
 ):
-    """Jitted (state, batch) -> (state, metrics). `batch` fields are [B, T(+1), E, ...] (see transport).
+    """Jitted (state, batch, entropy_coef) -> (state, metrics). `batch` fields are [B, T(+1), E, ...] (see
+    transport); `entropy_coef` is this update's entropy weight (a3c; `make_entropy_schedule`), a traced scalar.
 
     The gradient is the mean of the gradients of chunks of whole env streams (each chunk's loss
     is its own mean over T x streams, and all chunks have the same size, so this equals the
@@ -233,13 +242,14 @@ def make_train_step(
     if is_recurrent(model):
         per_stream += ("core_h", "core_c")
 
-    def train_step(state: TrainState, batch):
+    def train_step(state: TrainState, batch, entropy_coef=cfg.entropy_coef):
         B, E = batch["actions"].shape[0], batch["actions"].shape[2]
         non_trainable, grads, metrics, loss = state.non_trainable, None, None, 0.0
         for b in range(B):
             for e in range(0, E, c):
                 chunk = {k: batch[k][b, :, e : e + c] for k in timed}
                 chunk.update({k: batch[k][b, e : e + c] for k in per_stream})
+                chunk["entropy_coef"] = entropy_coef
                 (chunk_loss, (m, non_trainable)), g = grad_fn(state.trainable, non_trainable, state.target, chunk)
                 loss = loss + chunk_loss
                 grads = g if grads is None else [a + x for a, x in zip(grads, g)]

@@ -171,3 +171,27 @@ def test_a_non_finite_update_is_not_applied(algorithm, poison):
     state, metrics = step(state, _mlp_batch(algorithm, seed=1))  # the next, finite batch trains as usual
     assert float(metrics["learner/skipped_update"]) == 0.0
     assert any(not np.array_equal(a, np.asarray(b)) for a, b in zip(before, state.trainable))
+
+
+def test_the_entropy_weight_is_linear_to_its_final_value_or_constant():
+    from learner.train_step import make_entropy_schedule
+
+    annealed = make_entropy_schedule(LearnerConfig(entropy_coef=0.01, entropy_coef_final=0.001), 1000)
+    assert [annealed(u) for u in (0, 500, 1000, 5000)] == pytest.approx([0.01, 0.0055, 0.001, 0.001])
+    constant = make_entropy_schedule(LearnerConfig(entropy_coef=0.01), 1000)
+    assert constant(0) == constant(1000) == 0.01
+
+
+def test_the_train_step_uses_the_entropy_weight_it_is_given():
+    spec = EnvSpec((4,), "float32", 3, 1)
+    cfg = LearnerConfig(learning_rate=1e-2, anneal_lr=False)
+    model = build_model(spec, ModelConfig(torso="mlp"), seed=0, algorithm="a3c")
+    optimizer = make_optimizer(cfg, make_lr_schedule(cfg, 100))
+    step = make_train_step(model, optimizer, cfg, 4, 5, "a3c")
+    totals = {}
+    for coef in (0.0, 0.5):
+        state = init_state(model, optimizer)
+        _, metrics = step(state, _mlp_batch("a3c"), np.float32(coef))
+        totals[coef] = (float(metrics["losses/total"]), float(metrics["losses/entropy"]))
+    (t0, h0), (t1, h1) = totals[0.0], totals[0.5]
+    assert h0 == pytest.approx(h1) and t1 == pytest.approx(t0 - 0.5 * h0, rel=1e-5)  # total = ... - coef x entropy
