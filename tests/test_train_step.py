@@ -185,13 +185,12 @@ def test_the_entropy_weight_is_linear_to_its_final_value_or_constant():
 def test_the_train_step_uses_the_entropy_weight_it_is_given():
     spec = EnvSpec((4,), "float32", 3, 1)
     cfg = LearnerConfig(learning_rate=1e-2, anneal_lr=False)
-    model = build_model(spec, ModelConfig(torso="mlp"), seed=0, algorithm="a3c")
-    optimizer = make_optimizer(cfg, make_lr_schedule(cfg, 100))
-    step = make_train_step(model, optimizer, cfg, 4, 5, "a3c")
     totals = {}
-    for coef in (0.0, 0.5):
-        state = init_state(model, optimizer)
-        _, metrics = step(state, _mlp_batch("a3c"), np.float32(coef))
+    for coef in (0.0, 0.5):  # a fresh model each time: the step donates the state it is given
+        model = build_model(spec, ModelConfig(torso="mlp"), seed=0, algorithm="a3c")
+        optimizer = make_optimizer(cfg, make_lr_schedule(cfg, 100))
+        step = make_train_step(model, optimizer, cfg, 4, 5, "a3c")
+        _, metrics = step(init_state(model, optimizer), _mlp_batch("a3c"), np.float32(coef))
         totals[coef] = (float(metrics["losses/total"]), float(metrics["losses/entropy"]))
     (t0, h0), (t1, h1) = totals[0.0], totals[0.5]
     assert h0 == pytest.approx(h1) and t1 == pytest.approx(t0 - 0.5 * h0, rel=1e-5)  # total = ... - coef x entropy
