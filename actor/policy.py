@@ -99,9 +99,7 @@ class Policy:
 
         self.model = model
         self.num_envs = num_envs
-        self.epsilon = (
-            0.0  # value methods: random-action probability, a number or one per env [E]; annealed by the loop
-        )
+        self.epsilon = 0.0  # value methods: random-action probability, one or [E] of them; the loop anneals it
         self.version = -1
         self.params = [v.value for v in model.trainable_variables + model.non_trainable_variables]
         self.key = jax.random.key(seed)

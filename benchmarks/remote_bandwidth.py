@@ -23,7 +23,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,14 +32,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from benchmarks.proctree import tree  # noqa: E402
+from benchmarks.soak import free_port  # noqa: E402
 
 LINK_BYTES_PER_S = 1e9 / 8  # 1 Gbit/s
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def written_bytes(pids: list[int]) -> int:
@@ -106,7 +100,7 @@ def one_run(args, remote: bool) -> dict:
         finally:
             stop(procs)
             log.close()
-        if start_row is None or end_row is None or start_row is end_row:
+        if start_row is None or end_row is None or start_row["charts/frames"] == end_row["charts/frames"]:
             raise SystemExit(f"error: no training in the window; log:\n{open(log.name).read()[-3000:]}")
     f = lambda r, k: float(r[k])  # noqa: E731
     dt = f(end_row, "time/elapsed_s") - f(start_row, "time/elapsed_s")
