@@ -28,7 +28,7 @@ play: $(BIN)/.installed  # the shipped Pong model, greedy, under DQN's no-op sta
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest -q
 
-test-slow: $(BIN)/.installed  # the long learning runs (A3C-LSTM on CartPole without velocities)
+test-slow: $(BIN)/.installed  # the long learning runs (the value methods, A3C-LSTM on CartPole without velocities)
 	$(BIN)/python -m pytest -q -m slow
 
 lint: $(BIN)/.installed  # ruff (lint + format check) over the tree, mypy over common/
