@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import json
 import os
 import sys
 
@@ -22,9 +21,8 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from actor.policy import Policy
-from common.config import from_dict
 from common.env import make_env
-from common.weights import load_model_file
+from common.weights import load_model_file, resolve_target
 
 X_LIMIT, THETA_LIMIT = 2.4, 0.2095  # CartPole-v1's termination bounds
 
@@ -61,12 +59,7 @@ def main(argv=None) -> int:
     parser.add_argument("--sample", action="store_true", help="sample from the policy instead of its argmax")
     args = parser.parse_args(argv)
 
-    run_dir = args.target if os.path.isdir(args.target) else os.path.dirname(os.path.dirname(args.target))
-    weights = (
-        os.path.join(args.target, "checkpoints", "latest.weights.h5") if os.path.isdir(args.target) else args.target
-    )
-    with open(args.config or os.path.join(run_dir, "config.json")) as f:
-        cfg = from_dict(json.load(f))
+    cfg, weights = resolve_target(args.target, args.config, None, {})
     if not cfg.env.id.startswith("CartPole") or cfg.env.obs_wrapper not in (None, "none"):
         parser.error(f"{cfg.env.id} with obs_wrapper {cfg.env.obs_wrapper!r}: this reads CartPole's full observation")
 
