@@ -21,7 +21,7 @@ def test_a3c_cartpole_reaches_475(tmp_path):
     _solves_475(tmp_path, "cartpole_a3c")
 
 
-@pytest.mark.slow  # the whole 1.5M / 1.5M / 600k-frame budget, 2-4 minutes a method: make test-slow
+@pytest.mark.slow  # the whole 1.5M / 1.5M / 1M-frame budget, 2-4 minutes a method: make test-slow
 @pytest.mark.parametrize("method", ["q1step", "sarsa", "qnstep"])
 def test_value_method_cartpole_greedy_reaches_195(tmp_path, method):
     """Train with 2 actors, then play the learner's final weights greedily: the actors' own
