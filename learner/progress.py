@@ -42,7 +42,8 @@ class Progress:
     last_metrics: dict = field(default_factory=dict)  # the newest train step's losses
     last_log_time: float = 0.0
     last_log_frames: int = 0
-    first_update_s: float | None = None
+    first_update_s: float | None = None  # this session's seconds at its first update
+    first_update_frames: int = 0  # frames just after that update
     solved_at: dict | None = None  # run.stop_at_return reached
     reached_at: dict | None = None  # run.target_return's first crossing
     skipped_updates: int = 0  # train steps not applied: non-finite loss, gradient or weights
@@ -66,9 +67,15 @@ class Progress:
         return time.monotonic() - self.started
 
     def seconds_left(self, total_frames: int) -> float:
-        """Time to `total_frames` at this session's mean rate; NaN before any frame was trained."""
-        rate = (self.frames - self.start_frames) / max(self.seconds(), 1e-9)
-        return max(total_frames - self.frames, 0) / rate if rate > 0 else math.nan
+        """Time to `total_frames` at this session's mean rate since its first update (start-up and
+        compiling left out); NaN until frames were trained after that update."""
+        if self.frames >= total_frames:
+            return 0.0
+        if self.first_update_s is None:
+            return math.nan
+        frames = self.frames - self.first_update_frames
+        rate = frames / max(self.seconds() - self.first_update_s, 1e-9)
+        return (total_frames - self.frames) / rate if rate > 0 else math.nan
 
     def mean_return(self, last: int) -> float | None:
         """Mean of the last `last` games' returns (fewer if fewer ended), None before any."""

@@ -367,7 +367,7 @@ def learn(run: Run, p: Progress, batch: dict, versions: np.ndarray) -> None:
     run.batcher.learner_updates = p.updates
     p.frames += run.update_frames
     if p.first_update_s is None:
-        p.first_update_s = p.seconds()
+        p.first_update_s, p.first_update_frames = p.seconds(), p.frames
 
 
 def check_finite(run: Run, p: Progress) -> None:
