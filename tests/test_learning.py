@@ -1,10 +1,9 @@
-"""Learning tests: real training runs that must reach a return threshold. The A3C tests run one seed
-with no retry; the value-method and LSTM tests still train once more with the next seed on a miss
-(tests/learning_utils.py)."""
+"""Learning tests: real training runs that must reach a return threshold, each on one seed (0) with
+no retry; each test's seed passed its repeats (benchmarks/RESULTS.md)."""
 
 import numpy as np
 import pytest
-from learning_utils import learning_config, passes_with_some_seed
+from learning_utils import learning_config
 
 from actor.evaluate import evaluate
 from learner.train import train
@@ -27,15 +26,14 @@ def test_value_method_cartpole_greedy_reaches_195(tmp_path, method):
     """Train with 2 actors, then play the learner's final weights greedily: the actors' own
     returns are lowered by exploration (some actors keep epsilon 0.5)."""
 
-    def attempt(seed):
-        cfg = learning_config(tmp_path, f"cartpole_{method}", seed)
-        summary = train(cfg, quiet=True)
-        assert summary.frames >= cfg.total_frames, summary
-        returns = evaluate(cfg, summary.checkpoint, episodes=20)
-        assert len(returns) == 20
-        return np.mean(returns) >= 195.0, f"{method}: greedy mean {np.mean(returns):.1f} over 20 episodes: {returns}"
-
-    passes_with_some_seed(attempt)
+    cfg = learning_config(tmp_path, f"cartpole_{method}")
+    summary = train(cfg, quiet=True)
+    assert summary.frames >= cfg.total_frames, summary
+    returns = evaluate(cfg, summary.checkpoint, episodes=20)
+    assert len(returns) == 20
+    report = f"{method}: greedy mean {np.mean(returns):.1f} over 20 episodes: {returns}"
+    print(report)  # kept in the log of a passing run too (pytest -rP)
+    assert np.mean(returns) >= 195.0, report
 
 
 def test_a3c_vtrace_cartpole_reaches_475(tmp_path):
@@ -53,18 +51,11 @@ def test_a3c_lstm_masked_cartpole_reaches_475(tmp_path):
     by weights up to ~50 updates older than the saved ones, and at lr 5e-3 the policy still swings;
     sampled play of the saved weights has given 416-438 and, once, 204 (its last 100 episodes: 314)."""
 
-    def attempt(seed):
-        cfg = learning_config(
-            tmp_path, "cartpole_a3c_lstm", seed, **{"run.stop_at_return": 475.0, "run.stop_window": 20}
-        )
-        assert cfg.env.obs_wrapper == "mask_velocity" and cfg.model.core == "lstm"
-        summary = train(cfg, quiet=True)
-        if summary.solved_at is None or summary.mean_return_last_window < 475.0:
-            return False, f"did not reach 475 in {cfg.total_frames:,} frames: {summary}"
-        returns = evaluate(cfg, summary.checkpoint, episodes=20, greedy=False)
-        return (
-            np.mean(returns) >= 150.0,
-            f"solved at {summary.frames:,} frames; sampled mean {np.mean(returns):.1f} over 20 episodes: {returns}",
-        )
-
-    passes_with_some_seed(attempt)
+    cfg = learning_config(tmp_path, "cartpole_a3c_lstm", **{"run.stop_at_return": 475.0, "run.stop_window": 20})
+    assert cfg.env.obs_wrapper == "mask_velocity" and cfg.model.core == "lstm"
+    summary = train(cfg, quiet=True)
+    assert summary.solved_at is not None and summary.mean_return_last_window >= 475.0, summary
+    returns = evaluate(cfg, summary.checkpoint, episodes=20, greedy=False)
+    report = f"solved at {summary.frames:,} frames; sampled mean {np.mean(returns):.1f} over 20 episodes: {returns}"
+    print(report)  # kept in the log of a passing run too (pytest -rP)
+    assert np.mean(returns) >= 150.0, report
