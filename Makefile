@@ -29,7 +29,7 @@ test: $(BIN)/.installed
 	$(BIN)/python -m pytest -q
 
 test-slow: $(BIN)/.installed  # the long learning runs (the value methods, A3C-LSTM on CartPole without velocities)
-	$(BIN)/python -m pytest -q -m slow
+	$(BIN)/python -m pytest -q -rP -m slow  # -rP: the scores of passing runs too
 
 lint: $(BIN)/.installed  # ruff (lint + format check) over the tree, mypy over common/
 	$(BIN)/ruff check .
