@@ -22,10 +22,12 @@ def test_a3c_cartpole_reaches_475(tmp_path):
 
 @pytest.mark.slow  # the whole 1.5M / 1.5M / 1M-frame budget, 2-4 minutes a method: make test-slow
 @pytest.mark.parametrize("method", ["q1step", "sarsa", "qnstep"])
-def test_value_method_cartpole_greedy_reaches_195(tmp_path, method):
-    """Train with 2 actors, then play the learner's final weights greedily: the actors' own
-    returns are lowered by exploration (some actors keep epsilon 0.5)."""
-
+def test_value_method_cartpole_final_file_plays_400(tmp_path, method):
+    """Train with 2 actors over the whole budget, then play the learner's final weights greedily (the
+    actors' own returns are lowered by exploration: some actors keep epsilon 0.5). Seed 0's final
+    files played 481.9-500 in 5 of 5 runs of each method, and the presets reach 475 on 9 or 10 of
+    seeds 0-9 (benchmarks/RESULTS.md); 400 leaves room for the process timing and still fails a
+    final file that collapsed late (the issue's was 155)."""
     cfg = learning_config(tmp_path, f"cartpole_{method}")
     summary = train(cfg, quiet=True)
     assert summary.frames >= cfg.total_frames, summary
@@ -33,7 +35,7 @@ def test_value_method_cartpole_greedy_reaches_195(tmp_path, method):
     assert len(returns) == 20
     report = f"{method}: greedy mean {np.mean(returns):.1f} over 20 episodes: {returns}"
     print(report)  # kept in the log of a passing run too (pytest -rP)
-    assert np.mean(returns) >= 195.0, report
+    assert np.mean(returns) >= 400.0, report
 
 
 def test_a3c_vtrace_cartpole_reaches_475(tmp_path):
