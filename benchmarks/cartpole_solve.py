@@ -4,6 +4,9 @@
 
 Trains `configs/cartpole_a3c.yaml` once per seed with early stop at 475, and
 prints seconds (from launch) and frames to solve for each seed, plus the median.
+Like `python -m learner`, it shares compiled programs through the JAX compile cache
+(`common.process.enable_compile_cache`): a machine's very first run compiles and
+fills it (see each seed's `first_update_seconds`), later runs read it back.
 """
 
 from __future__ import annotations
@@ -18,6 +21,10 @@ import tempfile
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 os.environ.setdefault("KERAS_BACKEND", "jax")
+
+from common.process import enable_compile_cache  # noqa: E402  (before JAX is imported, as learner/__main__.py)
+
+enable_compile_cache()
 
 
 def main() -> int:
