@@ -35,7 +35,6 @@ class Progress:
     episodes: int
     returns: deque  # the last finished games' unclipped returns
     elapsed_before_s: float  # training seconds of the sessions before this one
-    start_frames: int = 0  # frames when this session began (a resumed run's checkpoint)
     started: float = field(default_factory=time.monotonic)
     started_unix: float = field(default_factory=time.time)  # lets a benchmark time launch -> first update
     lags: list[int] = field(default_factory=list)  # policy lag of each unroll since the last metrics row
@@ -57,7 +56,6 @@ class Progress:
             before.episodes,
             deque(before.returns, maxlen=max(100, window)),
             before.elapsed_s,
-            start_frames=before.frames,
         )
         p.last_log_time, p.last_log_frames = p.started, p.frames
         return p

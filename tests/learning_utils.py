@@ -1,4 +1,4 @@
-"""The learning tests' config: a preset as `make train` runs it, on one seed with no retry.
+"""The learning tests' config: a preset as `make train` runs it, judged once on one seed.
 
 Each learning test's seed passed its repeats (benchmarks/RESULTS.md): 5 of 5, 3 of 3 for A3C-LSTM.
 """

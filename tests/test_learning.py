@@ -1,5 +1,5 @@
-"""Learning tests: real training runs that must reach a return threshold, each on one seed (0) with
-no retry; each test's seed passed its repeats (benchmarks/RESULTS.md)."""
+"""Learning tests: real training runs that must reach a return threshold, each on one seed (0),
+judged once; each test's seed passed its repeats (benchmarks/RESULTS.md)."""
 
 import numpy as np
 import pytest
@@ -10,7 +10,7 @@ from learner.train import train
 
 
 def _solves_475(tmp_path, name, **overrides):
-    """The actors' last 20 episodes average 475 within the config's frames (seed 0, no retry)."""
+    """The actors' last 20 episodes average 475 within the config's frames (seed 0, judged once)."""
     cfg = learning_config(tmp_path, name, **{"run.stop_at_return": 475.0, "run.stop_window": 20, **overrides})
     summary = train(cfg, quiet=True)
     assert summary.solved_at is not None and summary.mean_return_last_window >= 475.0, summary

@@ -38,7 +38,7 @@ def test_durations_read_as_hours_minutes_seconds():
 
 
 def test_time_left_comes_from_this_sessions_rate():
-    p = Progress(frames=1_000, updates=0, episodes=0, returns=None, elapsed_before_s=0.0, start_frames=0)
+    p = Progress(frames=1_000, updates=0, episodes=0, returns=None, elapsed_before_s=0.0)
     p.started -= 10.0
     p.first_update_s, p.first_update_frames = 0.0, 0  # 1,000 frames in 10 s
     assert math.isclose(p.seconds_left(3_000), 20.0, rel_tol=0.05)
@@ -48,7 +48,7 @@ def test_time_left_comes_from_this_sessions_rate():
 
 def test_time_left_leaves_out_the_start_up_before_the_first_update():
     """A resumed run spends its first seconds spawning actors and compiling: that is not its rate."""
-    p = Progress(frames=6_160, updates=0, episodes=0, returns=None, elapsed_before_s=900.0, start_frames=5_000)
+    p = Progress(frames=6_160, updates=0, episodes=0, returns=None, elapsed_before_s=900.0)
     p.started -= 20.0  # 10 s of start-up, first update at 5,160 frames, then 1,000 frames in 10 s
     p.first_update_s, p.first_update_frames = 10.0, 5_160
     assert math.isclose(p.seconds_left(8_160), 20.0, rel_tol=0.05)
