@@ -16,7 +16,7 @@ WEIGHTS = os.path.join("models", "pong_a3c", "pong_a3c.weights.h5")
 def test_shipped_files_are_there_and_small():
     for name in ("pong_a3c.weights.h5", "config.json", "README.md"):
         assert os.path.isfile(os.path.join(MODEL_DIR, name)), name
-    assert os.path.getsize(os.path.join(ROOT, WEIGHTS)) < 5_000_000  # a few MB, as committed
+    assert os.path.getsize(os.path.join(ROOT, WEIGHTS)) < 8_000_000  # a few MB (the Nature network: 6.8 MB)
     with open(os.path.join(MODEL_DIR, "config.json")) as f:
         cfg = json.load(f)
     assert cfg["env"]["id"] == "ALE/Pong-v5" and cfg["algorithm"] == "a3c"
