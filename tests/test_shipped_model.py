@@ -32,7 +32,7 @@ def test_shipped_config_equals_the_preset():
 def test_shipped_pong_model_wins_a_greedy_game_in_its_training_env():
     # One full game (1,700-2,500 agent steps: a few seconds, plus ~5 s to start), greedy, in the env the
     # model was trained in (sticky actions 0.25, up to 30 no-ops; play's default seed 0). The model scored
-    # 14 to 21 over 30 such games, mean 18.0 (models/pong_a3c/README.md); winning by 10 or more is out
+    # 14 to 21 over 30 such games, mean 18.2 (models/pong_a3c/README.md); winning by 10 or more is out
     # of reach of an untrained or mismatched model (about -21).
     proc = subprocess.run(
         [sys.executable, "-m", "actor.play", WEIGHTS, "--greedy", "--episodes", "1"],
