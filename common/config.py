@@ -135,6 +135,12 @@ class LearnerConfig:
         "(as `anneal_lr` does for the learning rate); unset: `entropy_coef` throughout",
         ge=0.0,
     )
+    entropy_anneal_frames: int | None = _f(
+        None,
+        "a3c: frames over which the entropy weight falls to `entropy_coef_final`, then stays there; unset: the "
+        "whole budget (`total_frames`)",
+        ge=1,
+    )
     value_coef: float = _f(0.5, "weight of the value (baseline) loss", ge=0.0)
     publish_interval: int = _f(1, "U: publish weights to the actors every this many updates", ge=1)
     prefetch_batches: int = _f(2, "batches the batcher thread prepares ahead of the train step", ge=1, le=64)

@@ -227,7 +227,7 @@ def _build_services(
         model=model,
         optimizer=optimizer,
         lr_schedule=lr_schedule,
-        entropy_schedule=make_entropy_schedule(cfg.learner, total_updates_for(cfg.total_frames, update_frames)),
+        entropy_schedule=make_entropy_schedule(cfg.learner, cfg.total_frames, update_frames),
         state=state,
         train_step=make_train_step(model, optimizer, cfg.learner, E, T, cfg.algorithm),
         fields=fields,

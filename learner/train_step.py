@@ -36,12 +36,14 @@ def make_lr_schedule(cfg: LearnerConfig, total_updates: int):
     )
 
 
-def make_entropy_schedule(cfg: LearnerConfig, total_updates: int):
-    """Entropy weight as a function of the update count: linear to `entropy_coef_final` if set, else constant."""
+def make_entropy_schedule(cfg: LearnerConfig, total_frames: int, update_frames: int):
+    """Entropy weight as a function of the update count: linear to `entropy_coef_final` (if set) over
+    `entropy_anneal_frames` (default: the whole budget), constant after; `entropy_coef` throughout if unset."""
     start, end = cfg.entropy_coef, cfg.entropy_coef_final
     if end is None:
         return lambda step: start
-    return lambda step: start + (end - start) * min(step / max(total_updates, 1), 1.0)
+    anneal_updates = max(total_updates_for(cfg.entropy_anneal_frames or total_frames, update_frames), 1)
+    return lambda step: start + (end - start) * min(step / anneal_updates, 1.0)
 
 
 def make_optimizer(cfg: LearnerConfig, lr_schedule) -> keras.optimizers.Optimizer:

@@ -176,10 +176,18 @@ def test_a_non_finite_update_is_not_applied(algorithm, poison):
 def test_the_entropy_weight_is_linear_to_its_final_value_or_constant():
     from learner.train_step import make_entropy_schedule
 
-    annealed = make_entropy_schedule(LearnerConfig(entropy_coef=0.01, entropy_coef_final=0.001), 1000)
+    annealed = make_entropy_schedule(LearnerConfig(entropy_coef=0.01, entropy_coef_final=0.001), 100_000, 100)
     assert [annealed(u) for u in (0, 500, 1000, 5000)] == pytest.approx([0.01, 0.0055, 0.001, 0.001])
-    constant = make_entropy_schedule(LearnerConfig(entropy_coef=0.01), 1000)
+    constant = make_entropy_schedule(LearnerConfig(entropy_coef=0.01), 100_000, 100)
     assert constant(0) == constant(1000) == 0.01
+
+
+def test_the_entropy_weight_can_reach_its_final_value_before_the_budget_ends():
+    from learner.train_step import make_entropy_schedule
+
+    cfg = LearnerConfig(entropy_coef=0.01, entropy_coef_final=0.001, entropy_anneal_frames=50_000)
+    early = make_entropy_schedule(cfg, 100_000, 100)  # final at update 500 of the budget's 1000
+    assert [early(u) for u in (0, 250, 500, 1000)] == pytest.approx([0.01, 0.0055, 0.001, 0.001])
 
 
 def test_the_train_step_uses_the_entropy_weight_it_is_given():
