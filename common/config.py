@@ -81,6 +81,12 @@ class ModelConfig:
         "otherwise makes every weight of a conv1 filter share one gradient direction, which RMSprop's "
         "per-weight steps turn into one large step of the filter's response, killing filters early",
     )
+    dense_norm: bool = _f(
+        False,
+        "paper/nature torsos: LayerNorm on the dense layer's pre-activations, before its ReLU. Its inputs (ReLU "
+        "outputs) are never negative, so one outlying RMSprop step can push most units below 0 at once; with the "
+        "norm about half of them fire on every observation",
+    )
 
 
 @dataclass(frozen=True)

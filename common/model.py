@@ -39,7 +39,7 @@ def torso_initializer(init: str):
     return "glorot_uniform"
 
 
-def _conv_torso(x, torso: str, init: str):
+def _conv_torso(x, torso: str, init: str, dense_norm: bool = False):
     def conv(filters, size, stride, name):
         return layers.Conv2D(
             filters, size, strides=stride, activation="relu", name=name, kernel_initializer=torso_initializer(init)
@@ -48,14 +48,22 @@ def _conv_torso(x, torso: str, init: str):
     if torso == "paper":  # Mnih et al. 2016, same as Mnih et al. 2013
         x = conv(16, 8, 4, "conv1")(x)
         x = conv(32, 4, 2, "conv2")(x)
-        x = layers.Flatten(name="flatten")(x)
-        return layers.Dense(256, activation="relu", name="fc", kernel_initializer=torso_initializer(init))(x)
+        return _dense(layers.Flatten(name="flatten")(x), 256, init, dense_norm)
     # Nature DQN, Mnih et al. 2015
     x = conv(32, 8, 4, "conv1")(x)
     x = conv(64, 4, 2, "conv2")(x)
     x = conv(64, 3, 1, "conv3")(x)
-    x = layers.Flatten(name="flatten")(x)
-    return layers.Dense(512, activation="relu", name="fc", kernel_initializer=torso_initializer(init))(x)
+    return _dense(layers.Flatten(name="flatten")(x), 512, init, dense_norm)
+
+
+def _dense(x, units: int, init: str, norm: bool):
+    """The torso's dense ReLU layer, named "fc" either way; with `norm`, LayerNorm of its pre-activations
+    first, so that about half of its units fire on every observation."""
+    if not norm:
+        return layers.Dense(units, activation="relu", name="fc", kernel_initializer=torso_initializer(init))(x)
+    x = layers.Dense(units, name="fc_linear", kernel_initializer=torso_initializer(init))(x)
+    x = layers.LayerNormalization(name="fc_norm")(x)
+    return layers.Activation("relu", name="fc")(x)
 
 
 def build_model(spec: EnvSpec, cfg: ModelConfig, seed: int = 0, algorithm: str = "a3c") -> keras.Model:
@@ -102,7 +110,7 @@ def _torso(obs, spec: EnvSpec, cfg: ModelConfig, torso: str):
     if cfg.center_frames:  # built-in layers only, so an exported .keras file needs no project code
         frame_means = layers.GlobalAveragePooling2D(keepdims=True, name="frame_means")(x)  # [N, 1, 1, S]
         x = layers.Subtract(name="center_frames")([x, frame_means])  # [N, H, W, S], each frame's mean 0
-    return _conv_torso(x, torso, cfg.init)
+    return _conv_torso(x, torso, cfg.init, cfg.dense_norm)
 
 
 def _a3c_heads(x, num_actions: int):

@@ -84,3 +84,18 @@ def test_center_frames_subtracts_each_frames_mean_pixel():
     seen = keras.Model(centred.inputs, centred.get_layer("center_frames").output)(obs)  # [N, H, W, S]
     frames = obs.transpose(0, 2, 3, 1) / 255.0
     np.testing.assert_allclose(np.asarray(seen), frames - frames.mean(axis=(1, 2), keepdims=True), atol=1e-6)
+
+
+def test_dense_norm_keeps_about_half_of_the_dense_units_firing():
+    """dense_norm: LayerNorm before the dense ReLU, so a fresh model fires about half its units on any frame,
+    even with every pre-activation pushed down by one shared offset (what a collapse looks like)."""
+    spec = EnvSpec((4, 84, 84), "uint8", 6, 4)
+    model = build_model(spec, ModelConfig(torso="nature", dense_norm=True, init="orthogonal"), seed=0)
+    fc = keras.Model(model.inputs, model.get_layer("fc").output)
+    obs = np.random.default_rng(0).integers(0, 255, (16, 4, 84, 84), dtype=np.uint8)
+    assert 0.3 < float(np.mean(np.asarray(fc(obs)) > 0)) < 0.7
+    bias = model.get_layer("fc_linear").bias
+    bias.assign(bias.value - 100.0)  # every unit far below 0 without the norm
+    assert 0.3 < float(np.mean(np.asarray(fc(obs)) > 0)) < 0.7
+    plain = build_model(spec, ModelConfig(torso="nature", init="orthogonal"), seed=0)
+    assert "fc_norm" not in [layer.name for layer in plain.layers]  # off by default: old weights files still load
