@@ -127,7 +127,6 @@ class ProbeView:
     def activity(self, state) -> dict[str, tuple[float, float]]:
         """layer -> (share of its ReLU outputs > 0 per observation, share of its units > 0 on some observation)."""
         import keras
-        import numpy as np
 
         out = {}
         for name in ("conv1", "conv2", "conv3", "fc"):
