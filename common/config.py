@@ -84,8 +84,8 @@ class ModelConfig:
     dense_norm: bool = _f(
         False,
         "paper/nature torsos: LayerNorm on the dense layer's pre-activations, before its ReLU. Its inputs (ReLU "
-        "outputs) are never negative, so one outlying RMSprop step can push most units below 0 at once; with the "
-        "norm about half of them fire on every observation",
+        "outputs) are never negative, so one outlying RMSprop step of its weights can push most units below 0 at "
+        "once; normalised per observation, they can only be shifted by the norm's own offsets, about lr a step",
     )
 
 

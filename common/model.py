@@ -58,7 +58,7 @@ def _conv_torso(x, torso: str, init: str, dense_norm: bool = False):
 
 def _dense(x, units: int, init: str, norm: bool):
     """The torso's dense ReLU layer, named "fc" either way; with `norm`, LayerNorm of its pre-activations
-    first, so that about half of its units fire on every observation."""
+    first: no step of the dense weights can then push every unit below zero at once (see `dense_norm`)."""
     if not norm:
         return layers.Dense(units, activation="relu", name="fc", kernel_initializer=torso_initializer(init))(x)
     x = layers.Dense(units, name="fc_linear", kernel_initializer=torso_initializer(init))(x)

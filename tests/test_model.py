@@ -88,7 +88,7 @@ def test_center_frames_subtracts_each_frames_mean_pixel():
 
 def test_dense_norm_keeps_about_half_of_the_dense_units_firing():
     """dense_norm: LayerNorm before the dense ReLU, so a fresh model fires about half its units on any frame,
-    even with every pre-activation pushed down by one shared offset (what a collapse looks like)."""
+    and still does with every dense pre-activation pushed far down (what a collapse of the dense layer does)."""
     spec = EnvSpec((4, 84, 84), "uint8", 6, 4)
     model = build_model(spec, ModelConfig(torso="nature", dense_norm=True, init="orthogonal"), seed=0)
     fc = keras.Model(model.inputs, model.get_layer("fc").output)
