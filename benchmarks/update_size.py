@@ -25,34 +25,24 @@ os.environ.setdefault("KERAS_BACKEND", "jax")
 
 
 def load_run(run_dir: str, frames: int):
-    """(cfg, spec, model, train state, updates, entropy schedule) at checkpoint `frames` of `run_dir`."""
+    """(cfg, spec, model, optimizer, train state, updates, entropy schedule) at checkpoint `frames` of `run_dir`."""
     from common import config as config_lib
     from common.config import frames_per_update
     from common.env import probe_spec
     from common.model import build_model
-    from learner.checkpoint import resume_checkpoint
-    from learner.train_step import (
-        init_state,
-        make_entropy_schedule,
-        make_lr_schedule,
-        make_optimizer,
-        total_updates_for,
-    )
+    from learner.train import _learning_state  # the learner's own --resume path: optimizer, schedule, state
+    from learner.train_step import make_entropy_schedule
 
     cfg = config_lib.from_dict(json.load(open(os.path.join(run_dir, "config.json"))))
     spec = probe_spec(cfg.env)
     model = build_model(spec, cfg.model, seed=cfg.seed, algorithm=cfg.algorithm)
     update_frames = frames_per_update(cfg, spec.frames_per_step)
-    optimizer = make_optimizer(
-        cfg.learner, make_lr_schedule(cfg.learner, total_updates_for(cfg.total_frames, update_frames))
-    )
-    init_state(model, optimizer)
-    with tempfile.TemporaryDirectory() as one:  # resume_checkpoint takes the newest pair of a folder
+    with tempfile.TemporaryDirectory() as one:  # a resume takes the newest checkpoint of a folder
         for ext in ("weights.h5", "state.h5"):
             shutil.copy(os.path.join(run_dir, "checkpoints", f"{frames}.{ext}"), one)
-        resumed = resume_checkpoint(one, model, optimizer, False, cfg.env.id)
+        optimizer, _, state, before, _ = _learning_state(cfg, model, one, update_frames, resume=True)
     entropy = make_entropy_schedule(cfg.learner, cfg.total_frames, update_frames)
-    return cfg, spec, model, optimizer, resumed.state, resumed.counters.updates, entropy
+    return cfg, spec, model, optimizer, state, before.updates, entropy
 
 
 def main() -> int:
