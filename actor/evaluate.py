@@ -231,8 +231,9 @@ def run_eval_actor(cfg_dict: dict, weights, conn, stop_flag, heartbeat, seed: in
     count (the learner's, when it asked), answers (frames of the weights evaluated, returns list).
     heartbeat: a `common.process.Heartbeat`, beaten while waiting and every agent step.
     """
-    from common.process import parent_alive
+    from common.process import act_inline, parent_alive
 
+    act_inline()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the learner decides
     cfg = from_dict(cfg_dict)
     env = make_env(cfg.env, cfg.learner.eval_episodes, seed=seed)

@@ -16,7 +16,7 @@ from actor.exploration import epsilon_schedule
 from actor.policy import Policy
 from common.config import Config, from_dict, is_value_method
 from common.env import make_env
-from common.process import catch_stop_signals, guarded_entry, parent_alive
+from common.process import act_inline, catch_stop_signals, guarded_entry, parent_alive
 from common.transport import UnrollSink, WeightSource
 
 
@@ -103,6 +103,7 @@ def run_actor(
     """Entry point of an actor process (started by `common.process.spawn`, or by `actor.remote` per connection)."""
     from common.model import build_model
 
+    act_inline()
     stop_reasons: list[str] = []
     catch_stop_signals(stop_reasons.append, interrupt=False)  # Ctrl-C reaches the whole group; the learner decides
 

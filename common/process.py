@@ -35,6 +35,20 @@ SINGLE_THREAD_ENV = {
 }
 
 
+def act_inline() -> None:
+    """Run this process's XLA computations on the calling thread (call before its first JAX computation).
+
+    An actor waits for every policy call's result at once, so JAX's asynchronous dispatch only
+    adds a hand-off to XLA's worker thread and back; with more processes than cores, each
+    hand-off waits for the scheduler (CartPole A3C's actors spend most of their time in the policy
+    call; figures in `benchmarks/RESULTS.md`). The learner keeps asynchronous dispatch: it overlaps
+    its batching and publishing with the train step that way.
+    """
+    import jax
+
+    jax.config.update("jax_cpu_enable_async_dispatch", False)
+
+
 def default_compile_cache_dir() -> str:
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return os.path.join(base, "asyncrl", "jax")
