@@ -29,6 +29,8 @@ from common.env import make_env
 from common.model import build_model
 from common.weights import load_model_file
 
+EVAL_NICENESS = 10  # the evaluation actor yields the cores to the learner and actors: scoring is a side job, and
+# a greedy policy that never serves (Breakout) plays each game to the time limit, minutes of CPU per evaluation
 MAX_EPISODES = 1024  # games played side by side, one emulator each (env.num_envs' bound)
 
 # Evaluation protocols by name: config overrides on top of the run's own env settings (Atari only,
@@ -233,6 +235,7 @@ def run_eval_actor(cfg_dict: dict, weights, conn, stop_flag, heartbeat, seed: in
     """
     from common.process import act_inline, parent_alive
 
+    os.nice(EVAL_NICENESS)
     act_inline()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the learner decides
     cfg = from_dict(cfg_dict)
