@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
@@ -137,10 +138,12 @@ def play(
     sinks: list,
     out=print,
     results: list | None = None,
+    should_stop=lambda: False,
 ) -> list[dict]:
     """Play `episodes` games one after the other in the 1-env `env` (made with unclipped rewards);
     each colour frame goes to every sink. Returns {"score", "steps", "cut"} per episode, appended to
-    `results` as each game ends (so a caller interrupted by Ctrl-C keeps the finished ones)."""
+    `results` as each game ends (so a caller stopped early keeps the finished ones).
+    should_stop: checked before every step; True ends play there (the game in progress is dropped)."""
     import numpy as np
 
     from actor.policy import Policy
@@ -156,7 +159,7 @@ def play(
     obs = env.reset()  # [1, *obs_shape]
     show()
     score, steps = 0.0, 0
-    while len(results) < episodes:
+    while len(results) < episodes and not should_stop():
         actions, _outputs = policy.act(obs)
         step = env.step(actions)
         show()
@@ -177,6 +180,31 @@ def play(
                 policy.reset()
                 show()
     return results
+
+
+class CtrlC:
+    """Ctrl-C as a flag that play checks between steps, so it always ends with the summary so far.
+
+    A KeyboardInterrupt raised wherever the main thread happens to be can be swallowed (a library's
+    cleanup code, an "Exception ignored" callback), and an inherited "ignore" setting for SIGINT
+    would hide it entirely; a handler of our own has neither problem. A second Ctrl-C raises
+    KeyboardInterrupt as usual. Install in the main thread; `restore` puts the previous handler back.
+    """
+
+    def __init__(self):
+        self._count = 0
+        self._previous = signal.signal(signal.SIGINT, self._on_signal)
+
+    def _on_signal(self, signum, frame):
+        self._count += 1
+        if self._count > 1:
+            raise KeyboardInterrupt
+
+    def pressed(self) -> bool:
+        return self._count > 0
+
+    def restore(self) -> None:
+        signal.signal(signal.SIGINT, self._previous)
 
 
 def summary_line(results: list[dict]) -> str:
@@ -221,6 +249,7 @@ def main(argv=None) -> int:
             sinks.append(open_recording(args.record, env.frame_rate))
         if args.render:
             sinks.append(Window(env.frame_rate))
+        stop = CtrlC()
         try:
             play(
                 env,
@@ -234,9 +263,13 @@ def main(argv=None) -> int:
                 sinks,
                 out=lambda line: print(line, flush=True),
                 results=results,
+                should_stop=stop.pressed,
             )
-        except KeyboardInterrupt:  # keep what was played: the summary so far and the recording
-            interrupted = True
+        except KeyboardInterrupt:  # a second Ctrl-C: stop at once, still keeping what was played
+            pass
+        finally:
+            stop.restore()
+        interrupted = stop.pressed()
         if results:
             print(("interrupted: " if interrupted else "") + summary_line(results))
         for sink in sinks:
