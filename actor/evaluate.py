@@ -29,8 +29,9 @@ from common.env import make_env
 from common.model import build_model
 from common.weights import load_model_file
 
-EVAL_NICENESS = 10  # the evaluation actor yields the cores to the learner and actors: scoring is a side job, and
-# a greedy policy that never serves (Breakout) plays each game to the time limit, minutes of CPU per evaluation
+# The evaluation actor yields the cores to the learner and actors once it is set up: scoring is a side
+# job, and a greedy policy that never serves (Breakout) plays each game to the time limit.
+EVAL_NICENESS = 10
 MAX_EPISODES = 1024  # games played side by side, one emulator each (env.num_envs' bound)
 
 # Evaluation protocols by name: config overrides on top of the run's own env settings (Atari only,
@@ -235,7 +236,6 @@ def run_eval_actor(cfg_dict: dict, weights, conn, stop_flag, heartbeat, seed: in
     """
     from common.process import act_inline, parent_alive
 
-    os.nice(EVAL_NICENESS)
     act_inline()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the learner decides
     cfg = from_dict(cfg_dict)
@@ -244,6 +244,7 @@ def run_eval_actor(cfg_dict: dict, weights, conn, stop_flag, heartbeat, seed: in
         model = build_model(env.spec, cfg.model, seed=seed, algorithm=cfg.algorithm)
         policy = Policy(model, cfg.algorithm, cfg.learner.eval_episodes, seed, greedy=True)
         update_frames = frames_per_update(cfg, env.spec.frames_per_step)
+        os.nice(EVAL_NICENESS)  # after the set-up, which the hung-actor check times at normal priority
         while not stop_flag.is_set() and parent_alive(parent_pid):
             heartbeat.beat()
             if not conn.poll(0.5):

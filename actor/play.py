@@ -13,6 +13,7 @@ import argparse
 import os
 import signal
 import sys
+import threading
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
@@ -193,7 +194,9 @@ class CtrlC:
 
     def __init__(self):
         self._count = 0
-        self._previous = signal.signal(signal.SIGINT, self._on_signal)
+        self._installed = threading.current_thread() is threading.main_thread()  # elsewhere: Ctrl-C as before
+        if self._installed:
+            self._previous = signal.signal(signal.SIGINT, self._on_signal)
 
     def _on_signal(self, signum, frame):
         self._count += 1
@@ -204,7 +207,8 @@ class CtrlC:
         return self._count > 0
 
     def restore(self) -> None:
-        signal.signal(signal.SIGINT, self._previous)
+        if self._installed:  # a handler set from C reads back as None: leave the default in its place
+            signal.signal(signal.SIGINT, self._previous if self._previous is not None else signal.default_int_handler)
 
 
 def summary_line(results: list[dict]) -> str:
@@ -216,6 +220,31 @@ def summary_line(results: list[dict]) -> str:
         f"{len(scores)} episodes{f' ({cut} cut)' if cut else ''}: mean {scores.mean():.1f}, "
         f"std {scores.std():.1f}, min {scores.min():.1f}, max {scores.max():.1f}"
     )
+
+
+def _play_until_done_or_ctrl_c(env, model, algorithm: str, greedy: bool, args, sinks: list, results: list) -> bool:
+    """`play` the requested games into `results`; True if Ctrl-C ended it before the last one."""
+    stop = CtrlC()
+    try:
+        play(
+            env,
+            model,
+            algorithm,
+            args.episodes,
+            greedy,
+            args.epsilon,
+            args.seed,
+            args.max_steps,
+            sinks,
+            out=lambda line: print(line, flush=True),
+            results=results,
+            should_stop=stop.pressed,
+        )
+    except KeyboardInterrupt:  # a second Ctrl-C: stop at once, still keeping what was played
+        pass
+    finally:
+        stop.restore()
+    return stop.pressed() and len(results) < args.episodes
 
 
 def main(argv=None) -> int:
@@ -249,27 +278,7 @@ def main(argv=None) -> int:
             sinks.append(open_recording(args.record, env.frame_rate))
         if args.render:
             sinks.append(Window(env.frame_rate))
-        stop = CtrlC()
-        try:
-            play(
-                env,
-                model,
-                cfg.algorithm,
-                args.episodes,
-                greedy,
-                args.epsilon,
-                args.seed,
-                args.max_steps,
-                sinks,
-                out=lambda line: print(line, flush=True),
-                results=results,
-                should_stop=stop.pressed,
-            )
-        except KeyboardInterrupt:  # a second Ctrl-C: stop at once, still keeping what was played
-            pass
-        finally:
-            stop.restore()
-        interrupted = stop.pressed()
+        interrupted = _play_until_done_or_ctrl_c(env, model, cfg.algorithm, greedy, args, sinks, results)
         if results:
             print(("interrupted: " if interrupted else "") + summary_line(results))
         for sink in sinks:

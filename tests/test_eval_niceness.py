@@ -3,6 +3,8 @@
 import os
 import time
 
+from learning_utils import ROOT
+
 from actor.evaluate import EVAL_NICENESS
 from common import config as config_lib
 from common.env import probe_spec
@@ -18,7 +20,8 @@ class _NoMetrics:
 
 
 def test_eval_actor_runs_niced(tmp_path):
-    cfg = config_lib.load("configs/smoke_cartpole.yaml", {"learner.eval_interval": 1000, "run.dir": str(tmp_path)})
+    path = os.path.join(ROOT, "configs", "smoke_cartpole.yaml")
+    cfg = config_lib.load(path, {"learner.eval_interval": 1000, "run.dir": str(tmp_path)})
     model = build_model(probe_spec(cfg.env), cfg.model, seed=0, algorithm=cfg.algorithm)
     board = WeightBoard(context(), [tuple(v.shape) for v in model_variables(model)])
     ev = Evaluator(cfg, board, _NoMetrics(), start_frames=0)

@@ -11,6 +11,7 @@ episode ended inside the unroll.
 import os
 import signal
 
+import jax
 import numpy as np
 
 from actor.loop import run_actor
@@ -86,6 +87,7 @@ def test_learner_unroll_reproduces_actor_steps():
     fields = unroll_fields(spec.obs_shape, spec.obs_dtype, spec.num_actions, T, E, "a3c", core_size(model))
     end = _CaptureEnd(fields, UNROLLS)
     handlers = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)  # run_actor installs its own
+    dispatch = jax.config.values["jax_cpu_enable_async_dispatch"]  # and sets this (act_inline)
     try:
         run_actor(0, to_dict(cfg), end, _FixedBoard(arrays), _NeverStop(), 7, os.getppid())
     except _Stop:
@@ -93,6 +95,7 @@ def test_learner_unroll_reproduces_actor_steps():
     finally:
         signal.signal(signal.SIGTERM, handlers[0])
         signal.signal(signal.SIGINT, handlers[1])
+        jax.config.update("jax_cpu_enable_async_dispatch", dispatch)
     assert len(end.unrolls) == UNROLLS
 
     forward = make_a3c_forward(model)

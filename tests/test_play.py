@@ -241,26 +241,21 @@ def test_run_folder_is_played_from_its_config(capsys, tmp_path, flags):
     assert out.splitlines()[-1].startswith("3 episodes: mean ")
 
 
-def _ignore_sigint():
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
 @pytest.mark.parametrize(
-    "preexec",
-    [None, _ignore_sigint],
-    ids=["plain", "started-with-sigint-ignored"],  # as `python -m actor.play ... &` from a script starts it
+    "launcher",
+    [[], ["sh", "-c", 'trap "" INT; exec "$@"', "sh"]],  # the second: as `python -m actor.play ... &` in a script
+    ids=["plain", "started-with-sigint-ignored"],
 )
-def test_ctrl_c_prints_the_games_finished_so_far(tmp_path, preexec):
+def test_ctrl_c_prints_the_games_finished_so_far(tmp_path, launcher):
     weights = _weights(tmp_path, "CartPole-v1")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "actor.play", weights, "--env", "CartPole-v1", "--episodes", "100000"],
+        [*launcher, sys.executable, "-m", "actor.play", weights, "--env", "CartPole-v1", "--episodes", "100000"],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
         env=dict(os.environ, PYTHONUNBUFFERED="1"),
         start_new_session=True,
-        preexec_fn=preexec,
     )
     lines = []
     for line in proc.stdout:  # wait for a few finished games
