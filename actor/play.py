@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
 import threading
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 
-from common.process import enable_compile_cache
+from common.process import catch_stop_signals, enable_compile_cache
 
 enable_compile_cache()
 
@@ -194,21 +193,16 @@ class CtrlC:
 
     def __init__(self):
         self._count = 0
-        self._installed = threading.current_thread() is threading.main_thread()  # elsewhere: Ctrl-C as before
-        if self._installed:
-            self._previous = signal.signal(signal.SIGINT, self._on_signal)
+        in_main = threading.current_thread() is threading.main_thread()  # elsewhere: Ctrl-C as before
+        self.restore = catch_stop_signals(self._on_ctrl_c, sigterm=False) if in_main else (lambda: None)
 
-    def _on_signal(self, signum, frame):
+    def _on_ctrl_c(self, reason: str) -> None:
         self._count += 1
         if self._count > 1:
             raise KeyboardInterrupt
 
     def pressed(self) -> bool:
         return self._count > 0
-
-    def restore(self) -> None:
-        if self._installed:  # a handler set from C reads back as None: leave the default in its place
-            signal.signal(signal.SIGINT, self._previous if self._previous is not None else signal.default_int_handler)
 
 
 def summary_line(results: list[dict]) -> str:
@@ -254,7 +248,7 @@ def main(argv=None) -> int:
     from common.env import make_env
     from common.weights import WeightsError
 
-    env, sinks, results, interrupted = None, [], [], False
+    env, sinks, results = None, [], []
     if (
         not args.render
     ):  # colour frames without a window: keep SDL (pygame, under gymnasium's rendering) off the display

@@ -24,6 +24,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
+from typing import Any
 
 # XLA on one thread: an actor's batched policy call is small, and two cores
 # shared by several actors and a learner are better used one thread each.
@@ -155,19 +156,25 @@ class Heartbeat:
         return time.monotonic() - self._raw.value
 
 
-def catch_stop_signals(on_stop: Callable[[str], None], interrupt: bool = True) -> Callable[[], None]:
+DEFAULT_HANDLERS: dict[int, Any] = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL}
+
+
+def catch_stop_signals(
+    on_stop: Callable[[str], None], interrupt: bool = True, sigterm: bool = True
+) -> Callable[[], None]:
     """Call `on_stop("SIGTERM")` / `on_stop("Ctrl-C")` on those signals; returns a function restoring
     the previous handlers. interrupt=False ignores Ctrl-C instead (children: it reaches the whole
-    process group, and the parent decides)."""
-    on_int = (lambda signum, frame: on_stop("Ctrl-C")) if interrupt else signal.SIG_IGN
-    previous = (
-        signal.signal(signal.SIGTERM, lambda signum, frame: on_stop("SIGTERM")),
-        signal.signal(signal.SIGINT, on_int),
-    )
+    process group, and the parent decides). sigterm=False leaves SIGTERM as it is. Main thread only."""
+    handlers: dict[int, Any] = {
+        signal.SIGINT: (lambda signum, frame: on_stop("Ctrl-C")) if interrupt else signal.SIG_IGN
+    }
+    if sigterm:
+        handlers[signal.SIGTERM] = lambda signum, frame: on_stop("SIGTERM")
+    previous = {signum: signal.signal(signum, handler) for signum, handler in handlers.items()}
 
     def restore() -> None:
-        signal.signal(signal.SIGTERM, previous[0])
-        signal.signal(signal.SIGINT, previous[1])
+        for signum, handler in previous.items():  # a handler set from C reads back as None: the default then
+            signal.signal(signum, handler if handler is not None else DEFAULT_HANDLERS[signum])
 
     return restore
 
