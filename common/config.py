@@ -197,6 +197,12 @@ class RunConfig:
         None, "stop early once the mean return of the last `stop_window` episodes reaches this"
     )
     stop_window: int = _f(20, "episodes averaged for `stop_at_return` and `target_return`", ge=1)
+    stop_at_frames: int | None = _f(
+        None,
+        "stop (with a checkpoint, as SIGTERM does) once this many frames are trained; the schedules still run "
+        "to `total_frames`, so a bare --resume stops here again and --resume --set run.stop_at_frames=N goes on",
+        ge=1,
+    )
     target_return: float | None = _f(
         None,
         "record in summary.json (`reached_target_at`) the frames and seconds at which the mean return of the "

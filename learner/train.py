@@ -219,6 +219,7 @@ def _build_services(
         f"run {run_path}: {cfg.algorithm} on {cfg.env.id} ({spec.num_actions} actions, obs {spec.obs_shape} "
         f"{spec.obs_dtype}), {cfg.actor.count} actors x {E} envs, T={T}, B={B}, "
         f"{update_frames} frames/update, {cfg.total_frames:,} frames"
+        + (f" (this session stops at {stop_frames(cfg):,})" if stop_frames(cfg) < cfg.total_frames else "")
     )
     return Run(
         cfg=cfg,
@@ -309,12 +310,14 @@ def start_services(run: Run) -> None:
 
 
 def train_loop(run: Run, p: Progress, stop: StopRequest) -> str:
-    """Train until the frame budget, a stop request or `run.stop_at_return`; returns the outcome."""
+    """Train until the frame budget, a stop request, `run.stop_at_frames` or `run.stop_at_return`; returns the
+    outcome."""
     cfg = run.cfg
+    end = stop_frames(cfg)
     log_every = Every(cfg.run.log_interval_seconds)  # on this session's seconds
     checkpoint_every = Every(cfg.run.checkpoint_interval_frames, p.frames)
     target_every = Every(cfg.learner.target_update_frames, p.frames)  # value methods
-    while p.frames < cfg.total_frames and stop.reason is None:
+    while p.frames < end and stop.reason is None:
         run.pool.check()
         run.evaluator.poll(p.frames)
         if run.batcher.error is not None:
@@ -340,7 +343,15 @@ def train_loop(run: Run, p: Progress, stop: StopRequest) -> str:
             log_progress(run, p)
         if reached_returns(cfg, p):
             return "solved"
-    return f"stopped by {stop.reason}" if stop.reason is not None else "completed"
+    if stop.reason is not None:
+        return f"stopped by {stop.reason}"
+    return "completed" if p.frames >= cfg.total_frames else "stopped at run.stop_at_frames"
+
+
+def stop_frames(cfg: Config) -> int:
+    """Where this session's training ends: the budget, or `run.stop_at_frames` before it (the schedules still
+    anneal over the whole budget)."""
+    return min(cfg.total_frames, cfg.run.stop_at_frames or cfg.total_frames)
 
 
 def count_episodes(run: Run, p: Progress) -> None:
@@ -435,7 +446,7 @@ def metrics_row(run: Run, p: Progress, now: float) -> dict:
         "time/elapsed_s": p.elapsed_before_s + now - p.started,
         "charts/frames": p.frames,
         "charts/progress_pct": 100.0 * p.frames / cfg.total_frames,
-        "time/remaining_s": p.seconds_left(cfg.total_frames),
+        "time/remaining_s": p.seconds_left(stop_frames(cfg)),
         "charts/fps": (p.frames - p.last_log_frames) / max(now - p.last_log_time, 1e-9),
         "charts/updates": p.updates,
         "charts/episodes": p.episodes,

@@ -19,8 +19,13 @@ UPDATE_FRAMES = 40  # smoke_cartpole: B=1 x T=10 x E=4 x 1 frame
 
 def _resume(run, total_frames):
     """`python -m learner --resume RUN --total-frames N`, as a user types it (no --run-dir)."""
+    return _start("--resume", str(run), "--total-frames", str(total_frames))
+
+
+def _start(*args):
+    """`python -m learner ARGS` in its own session, output captured."""
     return subprocess.Popen(
-        [sys.executable, "-m", "learner", "--resume", str(run), "--total-frames", str(total_frames)],
+        [sys.executable, "-m", "learner", *args],
         cwd=ROOT,
         env=dict(os.environ, PYTHONUNBUFFERED="1"),
         stdout=subprocess.PIPE,
@@ -128,3 +133,36 @@ def test_resume_bad_input_is_one_line(tmp_path):
     for text, found in (("", "an empty file"), ("null", "null"), ("{}", "{}")):
         (tmp_path / "run" / "config.json").write_text(text)
         assert f"holds no run config ({found}); nothing to resume" in run("--resume", str(tmp_path / "run"))
+
+
+def _run_to_end(*args, run_dir=None):
+    """`python -m learner ARGS` to its end (exit code 0); its output."""
+    proc = start_learner(*args, run_dir=run_dir) if run_dir else _start(*args)
+    rc, out = finish(proc, timeout=180)
+    assert rc == 0, out
+    return out
+
+
+def test_stop_at_frames_stops_early_and_a_bare_resume_keeps_the_schedule(tmp_path):
+    budget, first, second = 40_000, 8_000, 16_000
+    _run_to_end(
+        "--config", "configs/smoke_cartpole.yaml", "--total-frames", str(budget),
+        "--set", f"run.stop_at_frames={first}", run_dir=tmp_path,
+    )  # fmt: skip
+    run = tmp_path / "smoke_cartpole"
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["outcome"] == "stopped at run.stop_at_frames", summary["outcome"]
+    assert first <= summary["frames"] < first + UPDATE_FRAMES, summary["frames"]
+    assert checkpoint_frames(str(run / "checkpoints"))[0] == summary["frames"]
+
+    out = _run_to_end("--resume", str(run))  # a bare resume: already there, so it trains nothing
+    assert json.loads((run / "summary.json").read_text())["frames"] == summary["frames"], out
+
+    _run_to_end("--resume", str(run), "--set", f"run.stop_at_frames={second}")
+    summary = json.loads((run / "summary.json").read_text())
+    assert second <= summary["frames"] < second + UPDATE_FRAMES, summary["frames"]
+    lr0 = json.loads((run / "config.json").read_text())["learner"]["learning_rate"]
+    last = metric_rows(run / "metrics.csv")[-1]
+    frames, lr = float(last["charts/frames"]), float(last["learner/learning_rate"])
+    # The schedule anneals over the whole budget, not to the stop: lr = lr0 * (1 - updates / total updates).
+    np.testing.assert_allclose(lr, lr0 * (1 - frames / budget), rtol=0.01)
