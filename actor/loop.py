@@ -50,7 +50,7 @@ class Unroller:
             self._step(slot, t)
         if self.sarsa:  # choose a_T now: it is both the bootstrap action and the first action of the next unroll
             self.carried = policy.act(self.obs)
-            slot["bootstrap_action"][:] = self.carried[0]
+            slot["bootstrap_action"][:] = self.env.actions_to_play(self.carried[0])
         if self.value_method:
             slot["epsilon"][:] = policy.epsilon
 
@@ -63,7 +63,7 @@ class Unroller:
         if step.final_obs is not None:  # the core still holds the cut game's state
             final_value = self.policy.value(step.final_obs)
             step.reward = bootstrap_truncated(step.reward, step.truncated, final_value, self.gamma)
-        slot["actions"][t] = actions
+        slot["actions"][t] = step.actions  # the env may have played FIRE for a new life (env.fire_after_life_loss)
         slot["behaviour_logits"][t] = outputs
         slot["rewards"][t] = step.reward
         slot["dones"][t] = step.done

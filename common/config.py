@@ -46,6 +46,11 @@ class EnvConfig:
     )
     clip_rewards: bool = _f(True, "clip training rewards to [-1, 1]; reported returns are always unclipped")
     episodic_life: bool = _f(False, "a lost life ends the episode for learning (the game itself goes on; Atari)")
+    fire_after_life_loss: bool = _f(
+        False,
+        "the env plays FIRE on the agent step after a lost life (Atari games that wait for FIRE to serve, "
+        "like Breakout); the unroll records FIRE as that step's action",
+    )
     max_episode_frames: int = _f(
         108_000, "emulator frames before an Atari episode is truncated (30 min at 60 Hz)", ge=1
     )
@@ -433,6 +438,8 @@ def _check_cross_field(cfg: Config) -> None:
         raise ConfigError(
             f"model.core: the lstm core is built for a3c (A3C-LSTM); {cfg.algorithm!r} is feed-forward only"
         )
+    if cfg.env.fire_after_life_loss and not cfg.env.id.startswith("ALE/"):
+        raise ConfigError(f"env.fire_after_life_loss: needs an Atari game with lives (ALE/<Game>-v5), not {cfg.env.id!r}")
     if cfg.learner.correction == "vtrace" and cfg.algorithm != "a3c":
         raise ConfigError(f"learner.correction: vtrace corrects the actor-critic; {cfg.algorithm!r} is a value method")
     finals, probs = cfg.actor.epsilon_finals, cfg.actor.epsilon_probs

@@ -55,6 +55,7 @@ class Step:
     episode_length: np.ndarray  # [E] int32, agent steps of a game that ended now, else 0
     truncated: np.ndarray  # [E] bool: the game was cut by a time limit now, not ended by its rules
     final_obs: np.ndarray | None  # [E, *obs_shape]: where truncated, the cut game's last observation; None if none
+    actions: np.ndarray  # [E] int32: the actions played, the agent's except where the env forced one
 
 
 def is_atari(env_id: str) -> bool:
@@ -130,6 +131,10 @@ class VecEnv:
     def step(self, actions: np.ndarray) -> Step:
         raise NotImplementedError
 
+    def actions_to_play(self, actions: np.ndarray) -> np.ndarray:
+        """[E]: the actions the next `step(actions)` plays (the same here; see AtariEnv)."""
+        return actions
+
     def frames(self) -> np.ndarray:
         """[E, H, W, 3] uint8 colour screens (envs made with frames)."""
         raise NotImplementedError
@@ -142,6 +147,7 @@ class VecEnv:
         obs,
         truncated: np.ndarray,
         final_obs: np.ndarray | None,
+        actions: np.ndarray,
     ) -> Step:
         self._returns += reward
         self._lengths += 1
@@ -152,7 +158,7 @@ class VecEnv:
         if self.cfg.clip_rewards:
             reward = np.clip(reward, -1.0, 1.0)
         done = game_over | life_lost
-        return Step(obs, reward.astype(np.float32), done, ep_ret, ep_len, truncated, final_obs)
+        return Step(obs, reward.astype(np.float32), done, ep_ret, ep_len, truncated, final_obs, actions)
 
     def close(self) -> None:
         self._env.close()
@@ -189,6 +195,19 @@ def _atari_vector_env(cfg: EnvConfig, num_envs: int, num_threads: int, colour: b
     )
 
 
+def _fire_action(cfg: EnvConfig) -> int:
+    """FIRE's index in the game's action set (`env.fire_after_life_loss`); ConfigError if it has none."""
+    from ale_py import Action, ALEInterface, LoggerMode, roms
+
+    ALEInterface.setLoggerMode(LoggerMode.Error)
+    ale = ALEInterface()
+    ale.loadROM(roms.get_rom_path(_registry()[cfg.id].kwargs["game"]))
+    action_set = list(ale.getLegalActionSet() if cfg.full_action_space else ale.getMinimalActionSet())
+    if Action.FIRE not in action_set:
+        raise ConfigError(f"env.fire_after_life_loss: {cfg.id} has no FIRE action")
+    return action_set.index(Action.FIRE)
+
+
 class AtariEnv(VecEnv):
     def __init__(self, cfg: EnvConfig, num_envs: int, seed: int, num_threads: int = 1, with_frames: bool = False):
         super().__init__(cfg, num_envs)
@@ -197,6 +216,8 @@ class AtariEnv(VecEnv):
         self._frames = None  # [E, 210, 160, 3] uint8, the screens after the last reset or step
         self._seed = seed
         self._lives = np.zeros(num_envs, np.int32)
+        self._fire = _fire_action(cfg) if cfg.fire_after_life_loss else None  # FIRE's index in the action set
+        self._serve = np.zeros(num_envs, bool)  # [E] play FIRE next step (a life was lost this step)
         self.frame_rate = ATARI_HZ / cfg.frame_skip
         self.spec = EnvSpec(
             obs_shape=tuple(self._env.single_observation_space.shape),
@@ -209,9 +230,17 @@ class AtariEnv(VecEnv):
     def _reset(self, seed: int) -> np.ndarray:
         obs, info = self._env.reset(seed=seed)
         self._lives = np.asarray(info["lives"], np.int32)
+        self._serve[:] = False
         if self._colour is not None:
             self._frames = self._colour.reset(seed=seed)[0][:, 0]
         return obs  # [E, stack, 84, 84] uint8
+
+    def actions_to_play(self, actions: np.ndarray) -> np.ndarray:
+        """[E] int32: FIRE where a life was lost last step (`env.fire_after_life_loss`), else `actions`."""
+        actions = actions.astype(np.int32, copy=False)
+        if self._fire is None or not self._serve.any():
+            return actions
+        return np.where(self._serve, self._fire, actions).astype(np.int32)
 
     def frames(self) -> np.ndarray:
         """[E, 210, 160, 3] uint8 colour screens; a game that ended in the last step shows its last screen."""
@@ -220,7 +249,7 @@ class AtariEnv(VecEnv):
         return self._frames
 
     def step(self, actions: np.ndarray) -> Step:
-        actions = actions.astype(np.int32, copy=False)
+        actions = self.actions_to_play(actions)
         obs, reward, term, trunc, info = self._env.step(actions)
         game_over = term | trunc
         truncated = np.asarray(trunc & ~term)
@@ -228,9 +257,11 @@ class AtariEnv(VecEnv):
         if self._colour is not None:
             self._step_colour(actions, reward, game_over)
         lives = np.asarray(info["lives"], np.int32)
-        life_lost = (lives < self._lives) & ~game_over if self.cfg.episodic_life else np.zeros_like(game_over)
+        any_life_lost = (lives < self._lives) & ~game_over
         self._lives = lives
-        return self._account(np.asarray(reward, np.float64), game_over, life_lost, obs, truncated, final_obs)
+        self._serve = any_life_lost  # a new game is served by ale-py's own FIRE at reset
+        life_lost = any_life_lost if self.cfg.episodic_life else np.zeros_like(game_over)
+        return self._account(np.asarray(reward, np.float64), game_over, life_lost, obs, truncated, final_obs, actions)
 
     def _step_colour(self, actions, reward, game_over) -> None:
         assert self._colour is not None
@@ -363,9 +394,8 @@ class GymEnv(VecEnv):
             if truncated.any():
                 final_obs = obs.copy()
                 final_obs[truncated] = self._vector(np.stack(info["final_obs"][truncated]))
-        return self._account(
-            np.asarray(reward, np.float64), game_over, np.zeros_like(game_over), obs, truncated, final_obs
-        )
+        no_life_lost = np.zeros_like(game_over)
+        return self._account(np.asarray(reward, np.float64), game_over, no_life_lost, obs, truncated, final_obs, actions)
 
 
 def make_env(cfg: EnvConfig, num_envs: int, seed: int, with_frames: bool = False) -> VecEnv:

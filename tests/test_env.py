@@ -2,7 +2,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from common.config import ConfigError, EnvConfig
+from common.config import ConfigError, EnvConfig, from_dict
 from common.env import check_env_id, make_env, probe_spec
 
 
@@ -86,6 +86,39 @@ def test_episodic_life_marks_life_loss_without_ending_the_game():
             break
     env.close()
     assert life_losses >= 1
+
+
+def _noop_game(fire_after_life_loss: bool, steps: int = 3000) -> tuple[int, list[int]]:
+    """Play Breakout with NOOP only: (lives lost, the actions played on the step after each lost life)."""
+    cfg = EnvConfig(
+        id="ALE/Breakout-v5", sticky_actions=0.0, noop_max=0, episodic_life=True, fire_after_life_loss=fire_after_life_loss
+    )
+    env = make_env(cfg, 1, seed=0)
+    env.reset()
+    lost, after_loss, serving = 0, [], False
+    for _ in range(steps):
+        step = env.step(np.zeros(1, np.int32))
+        if serving:
+            after_loss.append(int(step.actions[0]))
+        game_over = not np.isnan(step.episode_return[0])
+        serving = bool(step.done[0]) and not game_over  # a life lost, the game goes on
+        lost += serving
+        if game_over:
+            break
+    env.close()
+    return lost, after_loss
+
+
+def test_fire_after_life_loss_serves_each_new_ball():
+    lost, after_loss = _noop_game(fire_after_life_loss=True)
+    assert lost == 4 and after_loss == [1, 1, 1, 1]  # FIRE (index 1) played once per new ball; the 5th ends the game
+    stalled_lost, stalled_after = _noop_game(fire_after_life_loss=False)
+    assert stalled_lost == 1 and stalled_after == [0]  # nobody serves the second ball: the game stands still
+
+
+def test_fire_after_life_loss_needs_an_atari_game():
+    with pytest.raises(ConfigError, match="fire_after_life_loss"):
+        from_dict({"env": {"id": "CartPole-v1", "fire_after_life_loss": True}})
 
 
 class _PixelEnv(gym.Env):
