@@ -439,7 +439,9 @@ def _check_cross_field(cfg: Config) -> None:
             f"model.core: the lstm core is built for a3c (A3C-LSTM); {cfg.algorithm!r} is feed-forward only"
         )
     if cfg.env.fire_after_life_loss and not cfg.env.id.startswith("ALE/"):
-        raise ConfigError(f"env.fire_after_life_loss: needs an Atari game with lives (ALE/<Game>-v5), not {cfg.env.id!r}")
+        raise ConfigError(
+            f"env.fire_after_life_loss: needs an Atari game with lives (ALE/<Game>-v5), not {cfg.env.id!r}"
+        )
     if cfg.learner.correction == "vtrace" and cfg.algorithm != "a3c":
         raise ConfigError(f"learner.correction: vtrace corrects the actor-critic; {cfg.algorithm!r} is a value method")
     finals, probs = cfg.actor.epsilon_finals, cfg.actor.epsilon_probs

@@ -395,7 +395,9 @@ class GymEnv(VecEnv):
                 final_obs = obs.copy()
                 final_obs[truncated] = self._vector(np.stack(info["final_obs"][truncated]))
         no_life_lost = np.zeros_like(game_over)
-        return self._account(np.asarray(reward, np.float64), game_over, no_life_lost, obs, truncated, final_obs, actions)
+        return self._account(
+            np.asarray(reward, np.float64), game_over, no_life_lost, obs, truncated, final_obs, actions
+        )
 
 
 def make_env(cfg: EnvConfig, num_envs: int, seed: int, with_frames: bool = False) -> VecEnv:

@@ -91,7 +91,11 @@ def test_episodic_life_marks_life_loss_without_ending_the_game():
 def _noop_game(fire_after_life_loss: bool, steps: int = 3000) -> tuple[int, list[int]]:
     """Play Breakout with NOOP only: (lives lost, the actions played on the step after each lost life)."""
     cfg = EnvConfig(
-        id="ALE/Breakout-v5", sticky_actions=0.0, noop_max=0, episodic_life=True, fire_after_life_loss=fire_after_life_loss
+        id="ALE/Breakout-v5",
+        sticky_actions=0.0,
+        noop_max=0,
+        episodic_life=True,
+        fire_after_life_loss=fire_after_life_loss,
     )
     env = make_env(cfg, 1, seed=0)
     env.reset()
