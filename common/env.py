@@ -201,7 +201,10 @@ def _fire_action(cfg: EnvConfig) -> int:
 
     ALEInterface.setLoggerMode(LoggerMode.Error)
     ale = ALEInterface()
-    ale.loadROM(roms.get_rom_path(_registry()[cfg.id].kwargs["game"]))
+    rom = roms.get_rom_path(_registry()[cfg.id].kwargs["game"])
+    if rom is None:
+        raise ConfigError(f"env.fire_after_life_loss: ale-py has no ROM for {cfg.id}")
+    ale.loadROM(rom)
     action_set = list(ale.getLegalActionSet() if cfg.full_action_space else ale.getMinimalActionSet())
     if Action.FIRE not in action_set:
         raise ConfigError(f"env.fire_after_life_loss: {cfg.id} has no FIRE action")
