@@ -6,10 +6,11 @@
 Reads the run's config.json and metrics.csv, scores the checkpoint (default: the newest,
 `latest.weights.h5`) greedily with `python -m actor.evaluate --protocol training --seed 0`,
 draws the curve with `python -m learner.plot`, and prints the Markdown row: preset, algorithm,
-frames trained (and the share of the budget), training wall time, return(100) at that point, the
-greedy score against the game's two reference scores, and whether it clears docs/results.md's rule
-(beat the random policy by a quarter of the gap to the A3C paper's score). Also writes the row's
-numbers as JSON (`--json`).
+frames trained (and the share of the budget), training wall time and machine (`--machine`),
+return(100) at that point, the greedy score against the game's two reference scores, whether it
+clears docs/results.md's rule (beat the random policy by a quarter of the gap to the A3C paper's
+score), and the command: the preset plus a `--set` for every setting where the run's config.json
+differs from today's preset. Also writes the row's numbers as JSON (`--json`).
 """
 
 from __future__ import annotations
@@ -87,7 +88,37 @@ def score(run: str, weights: str, episodes: int) -> dict:
             return json.load(fh)
 
 
-def row(cfg: dict, at: dict, scores: dict, png: str | None, budget: int) -> tuple[str, dict]:
+def _leaves(tree: dict, prefix: str = "") -> dict:
+    """{'learner.learning_rate': 0.0007, ...} for a nested config dict."""
+    out = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out.update(_leaves(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def overrides_from_preset(cfg: dict) -> list[str]:
+    """The `--set key=value` flags that turn today's `configs/<name>.yaml` into the run's config.json,
+    so the row's command reproduces the run even after the preset has changed. Where the run's
+    outputs went (`run.dir`) is not a setting of the experiment."""
+    sys.path.insert(0, ROOT)
+    from common.config import from_dict, load, to_dict
+
+    preset = _leaves(to_dict(load(os.path.join(ROOT, "configs", f"{cfg['name']}.yaml"))))
+    run = _leaves(to_dict(from_dict(cfg)))
+    changed = [k for k in run if k != "run.dir" and run[k] != preset.get(k)]
+    return [f"--set {k}={json.dumps(run[k]) if isinstance(run[k], list) else _yaml_scalar(run[k])}" for k in changed]
+
+
+def _yaml_scalar(value) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    return "null" if value is None else str(value)
+
+
+def row(cfg: dict, at: dict, scores: dict, png: str | None, budget: int, machine: str) -> tuple[str, dict]:
     game, lstm = game_of(cfg["env"]["id"]), cfg["model"].get("core") == "lstm"
     random, paper, bar = quarter_bar(game, lstm)
     works = scores["mean"] >= bar  # "beats random by at least a quarter of the gap"
@@ -101,11 +132,11 @@ def row(cfg: dict, at: dict, scores: dict, png: str | None, budget: int) -> tupl
         f"[`{cfg['name']}.yaml`](../configs/{cfg['name']}.yaml)",
         METHOD.get(cfg["algorithm"], "A3C LSTM" if lstm else "A3C FF"),
         f"{at['frames'] / 1e6:.1f}M ({share})",
-        f"{hours_minutes(at['seconds'])} of training, 2 CPU cores, no GPU",
+        f"{hours_minutes(at['seconds'])} of training, {machine}",
         ret,
         f"**{scores['mean']:.1f}** (`training`, {scores['n']} games); {ref}: {verdict}",
         f"[PNG](img/{os.path.basename(png)})" if png else "",
-        f"`python -m learner --config configs/{cfg['name']}.yaml`",
+        "`" + " ".join([f"python -m learner --config configs/{cfg['name']}.yaml", *overrides_from_preset(cfg)]) + "`",
     ]
     numbers = {"preset": cfg["name"], **at, "greedy_mean": scores["mean"], "greedy_n": scores["n"], "bar": bar}
     return "| " + " | ".join(cells) + " |", {**numbers, "works": works}
@@ -118,6 +149,11 @@ def main(argv=None) -> int:
     p.add_argument("--episodes", type=int, default=30)
     p.add_argument("--png", help="also draw the run's curve here (python -m learner.plot)")
     p.add_argument("--json", help="also write the row's numbers here")
+    p.add_argument(
+        "--machine",
+        default=f"{os.cpu_count()} CPU cores, no GPU",
+        help="the machine the run trained on, as the row names it (default: this one's cores, no GPU)",
+    )
     args = p.parse_args(argv)
     args.run = os.path.abspath(args.run)  # the subprocesses below run in the repository root
     args.png = os.path.abspath(args.png) if args.png else None
@@ -132,7 +168,7 @@ def main(argv=None) -> int:
     scores = score(args.run, weights, args.episodes)
     if args.png:
         subprocess.run([sys.executable, "-m", "learner.plot", args.run, "--out", args.png], cwd=ROOT, check=True)
-    line, numbers = row(cfg, at, scores, args.png, int(cfg["total_frames"]))
+    line, numbers = row(cfg, at, scores, args.png, int(cfg["total_frames"]), args.machine)
     print(line)
     if args.json:
         with open(args.json, "w") as fh:

@@ -39,8 +39,24 @@ def test_metrics_at_takes_the_last_row_at_or_before_the_checkpoint(tmp_path):
 def test_row_names_the_share_of_the_budget_and_the_verdict():
     cfg = {"name": "breakout_a3c", "algorithm": "a3c", "env": {"id": "ALE/Breakout-v5"}, "model": {"core": "none"}}
     at = {"frames": 10_000_000, "seconds": 3 * 3600 + 5 * 60, "return_100": 120.25}
-    line, numbers = atari_row.row(cfg, at, {"mean": 150.0, "n": 30}, "/x/docs/img/b.png", budget=40_000_000)
+    line, numbers = atari_row.row(cfg, at, {"mean": 150.0, "n": 30}, "/x/docs/img/b.png", 40_000_000, "2 CPU cores")
     assert "10.0M (25% of its 40M budget)" in line and "3 h 05 min" in line and "120.2" in line
     assert "| A3C FF |" in line and "**works**" in line and "(img/b.png)" in line and numbers["works"]
-    line, numbers = atari_row.row(cfg, at, {"mean": 100.0, "n": 30}, None, budget=10_000_000)
+    line, numbers = atari_row.row(cfg, at, {"mean": 100.0, "n": 30}, None, 10_000_000, "2 CPU cores")
     assert "its whole budget" in line and "does not reach" in line and not numbers["works"]
+
+
+def test_the_command_sets_what_the_run_changed_from_the_preset():
+    from common.config import load, to_dict
+
+    cfg = to_dict(load(os.path.join(ROOT, "configs", "breakout_a3c.yaml")))
+    assert atari_row.overrides_from_preset(cfg) == []
+    cfg["learner"]["batch_unrolls"] = 1
+    cfg["env"].pop("fire_after_life_loss")  # a run from before the field existed: its default
+    cfg["run"]["dir"] = "/elsewhere"
+    cfg["run"]["stop_at_frames"] = 10_000_000
+    assert atari_row.overrides_from_preset(cfg) == [
+        "--set env.fire_after_life_loss=false",
+        "--set learner.batch_unrolls=1",
+        "--set run.stop_at_frames=10000000",
+    ]
