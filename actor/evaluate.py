@@ -178,6 +178,7 @@ def report(cfg, weights: str, args, games: list[dict]) -> dict:
             sticky_actions=env.sticky_actions,
             frame_skip=env.frame_skip,
             max_episode_frames=env.max_episode_frames,
+            fire_after_life_loss=env.fire_after_life_loss,
         )
     return {
         "weights": weights,
