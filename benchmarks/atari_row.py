@@ -1,7 +1,7 @@
 """One row of docs/results.md for a trained Atari run, and its learning-curve picture.
 
-    python benchmarks/atari_row.py RUN_DIR --png docs/img/breakout_a3c_curve.png
-    python benchmarks/atari_row.py RUN_DIR --checkpoint 10000000 --episodes 30
+    python benchmarks/atari_row.py RUN_DIR --machine "2 CPU cores, no GPU" --png docs/img/breakout_a3c_curve.png
+    python benchmarks/atari_row.py RUN_DIR --machine "2 CPU cores, no GPU" --checkpoint 10000000
 
 Reads the run's config.json and metrics.csv, scores the checkpoint (default: the newest,
 `latest.weights.h5`) greedily with `python -m actor.evaluate --protocol training --seed 0`,
@@ -19,11 +19,13 @@ import argparse
 import csv
 import json
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)  # common.config, when run as a script
 
 # game: (random policy under no-op starts, A3C FF 1 day, A3C LSTM). Sources and transcription checks:
 # benchmarks/RESULTS.md, "Reference scores for the Atari results table".
@@ -99,26 +101,43 @@ def _leaves(tree: dict, prefix: str = "") -> dict:
     return out
 
 
+# Settings that change where a run writes, logs or listens, not what it learns: left out of the command.
+NOT_THE_EXPERIMENT = {
+    "run.dir",
+    "run.log_interval_seconds",
+    "run.checkpoint_interval_frames",
+    "run.keep_checkpoints",
+    "run.track",
+    "run.wandb_project",
+    "remote.host",
+    "remote.port",
+    "remote.max_actors",
+}
+
+
 def overrides_from_preset(cfg: dict) -> list[str]:
-    """The `--set key=value` flags that turn today's `configs/<name>.yaml` into the run's config.json,
-    so the row's command reproduces the run even after the preset has changed. Where the run's
-    outputs went (`run.dir`) is not a setting of the experiment."""
-    sys.path.insert(0, ROOT)
+    """The `--set key=value` flags (shell-quoted) that turn today's `configs/<name>.yaml` into the
+    run's config.json, so the row's command reproduces the run even after the preset has changed."""
     from common.config import from_dict, load, to_dict
 
     preset = _leaves(to_dict(load(os.path.join(ROOT, "configs", f"{cfg['name']}.yaml"))))
     run = _leaves(to_dict(from_dict(cfg)))
-    changed = [k for k in run if k != "run.dir" and run[k] != preset.get(k)]
-    return [f"--set {k}={json.dumps(run[k]) if isinstance(run[k], list) else _yaml_scalar(run[k])}" for k in changed]
+    changed = [k for k in run if k not in NOT_THE_EXPERIMENT and run[k] != preset.get(k)]
+    return [f"--set {shlex.quote(f'{k}={_yaml_value(run[k])}')}" for k in changed]
 
 
-def _yaml_scalar(value) -> str:
+def _yaml_value(value) -> str:
+    """A config value as `--set` reads it back: true/false, null, [a,b] for lists and tuples."""
+    if isinstance(value, (list, tuple)):
+        return json.dumps(list(value), separators=(",", ":"))
     if isinstance(value, bool):
         return str(value).lower()
     return "null" if value is None else str(value)
 
 
-def row(cfg: dict, at: dict, scores: dict, png: str | None, budget: int, machine: str) -> tuple[str, dict]:
+def row(
+    cfg: dict, at: dict, scores: dict, png: str | None, budget: int, machine: str, command: str
+) -> tuple[str, dict]:
     game, lstm = game_of(cfg["env"]["id"]), cfg["model"].get("core") == "lstm"
     random, paper, bar = quarter_bar(game, lstm)
     works = scores["mean"] >= bar  # "beats random by at least a quarter of the gap"
@@ -136,7 +155,7 @@ def row(cfg: dict, at: dict, scores: dict, png: str | None, budget: int, machine
         ret,
         f"**{scores['mean']:.1f}** (`training`, {scores['n']} games); {ref}: {verdict}",
         f"[PNG](img/{os.path.basename(png)})" if png else "",
-        "`" + " ".join([f"python -m learner --config configs/{cfg['name']}.yaml", *overrides_from_preset(cfg)]) + "`",
+        f"`{command}`",
     ]
     numbers = {"preset": cfg["name"], **at, "greedy_mean": scores["mean"], "greedy_n": scores["n"], "bar": bar}
     return "| " + " | ".join(cells) + " |", {**numbers, "works": works}
@@ -151,8 +170,8 @@ def main(argv=None) -> int:
     p.add_argument("--json", help="also write the row's numbers here")
     p.add_argument(
         "--machine",
-        default=f"{os.cpu_count()} CPU cores, no GPU",
-        help="the machine the run trained on, as the row names it (default: this one's cores, no GPU)",
+        required=True,
+        help="the machine the run trained on, as the row names it, e.g. '2 CPU cores (AMD EPYC), no GPU'",
     )
     args = p.parse_args(argv)
     args.run = os.path.abspath(args.run)  # the subprocesses below run in the repository root
@@ -165,10 +184,11 @@ def main(argv=None) -> int:
     if not os.path.isfile(weights):
         raise SystemExit(f"error: no checkpoint {weights}")
     at = metrics_at(os.path.join(args.run, "metrics.csv"), args.checkpoint)
+    command = " ".join([f"python -m learner --config configs/{cfg['name']}.yaml", *overrides_from_preset(cfg)])
     scores = score(args.run, weights, args.episodes)
     if args.png:
         subprocess.run([sys.executable, "-m", "learner.plot", args.run, "--out", args.png], cwd=ROOT, check=True)
-    line, numbers = row(cfg, at, scores, args.png, int(cfg["total_frames"]), args.machine)
+    line, numbers = row(cfg, at, scores, args.png, int(cfg["total_frames"]), args.machine, command)
     print(line)
     if args.json:
         with open(args.json, "w") as fh:

@@ -132,8 +132,8 @@ class VecEnv:
         raise NotImplementedError
 
     def actions_to_play(self, actions: np.ndarray) -> np.ndarray:
-        """[E]: the actions the next `step(actions)` plays (the same here; see AtariEnv)."""
-        return actions
+        """[E] int32: the actions the next `step(actions)` plays (the same here; see AtariEnv)."""
+        return np.asarray(actions, np.int32)
 
     def frames(self) -> np.ndarray:
         """[E, H, W, 3] uint8 colour screens (envs made with frames)."""
@@ -214,12 +214,12 @@ def _fire_action(cfg: EnvConfig) -> int:
 class AtariEnv(VecEnv):
     def __init__(self, cfg: EnvConfig, num_envs: int, seed: int, num_threads: int = 1, with_frames: bool = False):
         super().__init__(cfg, num_envs)
+        self._fire = _fire_action(cfg) if cfg.fire_after_life_loss else None  # FIRE's index; checked before any env
         self._env = _atari_vector_env(cfg, num_envs, num_threads)
         self._colour = _atari_vector_env(cfg, num_envs, num_threads, colour=True) if with_frames else None
         self._frames = None  # [E, 210, 160, 3] uint8, the screens after the last reset or step
         self._seed = seed
         self._lives = np.zeros(num_envs, np.int32)
-        self._fire = _fire_action(cfg) if cfg.fire_after_life_loss else None  # FIRE's index in the action set
         self._serve = np.zeros(num_envs, bool)  # [E] play FIRE next step (a life was lost this step)
         self.frame_rate = ATARI_HZ / cfg.frame_skip
         self.spec = EnvSpec(
@@ -399,7 +399,13 @@ class GymEnv(VecEnv):
                 final_obs[truncated] = self._vector(np.stack(info["final_obs"][truncated]))
         no_life_lost = np.zeros_like(game_over)
         return self._account(
-            np.asarray(reward, np.float64), game_over, no_life_lost, obs, truncated, final_obs, actions
+            np.asarray(reward, np.float64),
+            game_over,
+            no_life_lost,
+            obs,
+            truncated,
+            final_obs,
+            self.actions_to_play(actions),
         )
 
 

@@ -2,6 +2,7 @@
 
 import importlib.util
 import os
+import shlex
 
 import pytest
 
@@ -39,15 +40,17 @@ def test_metrics_at_takes_the_last_row_at_or_before_the_checkpoint(tmp_path):
 def test_row_names_the_share_of_the_budget_and_the_verdict():
     cfg = {"name": "breakout_a3c", "algorithm": "a3c", "env": {"id": "ALE/Breakout-v5"}, "model": {"core": "none"}}
     at = {"frames": 10_000_000, "seconds": 3 * 3600 + 5 * 60, "return_100": 120.25}
-    line, numbers = atari_row.row(cfg, at, {"mean": 150.0, "n": 30}, "/x/docs/img/b.png", 40_000_000, "2 CPU cores")
+    line, numbers = atari_row.row(
+        cfg, at, {"mean": 150.0, "n": 30}, "/x/docs/img/b.png", 40_000_000, "2 CPU cores", "cmd"
+    )
     assert "10.0M (25% of its 40M budget)" in line and "3 h 05 min" in line and "120.2" in line
     assert "| A3C FF |" in line and "**works**" in line and "(img/b.png)" in line and numbers["works"]
-    line, numbers = atari_row.row(cfg, at, {"mean": 100.0, "n": 30}, None, 10_000_000, "2 CPU cores")
+    line, numbers = atari_row.row(cfg, at, {"mean": 100.0, "n": 30}, None, 10_000_000, "2 CPU cores", "cmd")
     assert "its whole budget" in line and "does not reach" in line and not numbers["works"]
 
 
 def test_the_command_sets_what_the_run_changed_from_the_preset():
-    from common.config import load, to_dict
+    from common.config import from_dict, load, parse_override, to_dict
 
     cfg = to_dict(load(os.path.join(ROOT, "configs", "breakout_a3c.yaml")))
     assert atari_row.overrides_from_preset(cfg) == []
@@ -55,8 +58,18 @@ def test_the_command_sets_what_the_run_changed_from_the_preset():
     cfg["env"].pop("fire_after_life_loss")  # a run from before the field existed: its default
     cfg["run"]["dir"] = "/elsewhere"
     cfg["run"]["stop_at_frames"] = 10_000_000
-    assert atari_row.overrides_from_preset(cfg) == [
+    cfg["run"]["track"] = True  # where it logs, not what it learns
+    cfg["actor"]["epsilon_finals"] = [0.2, 0.02, 0.4]
+    flags = atari_row.overrides_from_preset(cfg)
+    assert flags == [
         "--set env.fire_after_life_loss=false",
+        "--set 'actor.epsilon_finals=[0.2,0.02,0.4]'",  # quoted: brackets are a shell glob
         "--set learner.batch_unrolls=1",
         "--set run.stop_at_frames=10000000",
     ]
+    overrides = dict(parse_override(shlex.split(f)[1]) for f in flags)  # the flags read back as the run's config
+    rebuilt = atari_row._leaves(to_dict(load(os.path.join(ROOT, "configs", "breakout_a3c.yaml"), overrides)))
+    run = atari_row._leaves(to_dict(from_dict(cfg)))
+    assert {k: v for k, v in rebuilt.items() if k not in atari_row.NOT_THE_EXPERIMENT} == {
+        k: v for k, v in run.items() if k not in atari_row.NOT_THE_EXPERIMENT
+    }
