@@ -54,7 +54,7 @@ def test_the_command_sets_what_the_run_changed_from_the_preset():
 
     cfg = to_dict(load(os.path.join(ROOT, "configs", "breakout_a3c.yaml")))
     assert atari_row.overrides_from_preset(cfg) == []
-    cfg["learner"]["batch_unrolls"] = 1
+    cfg["learner"]["batch_unrolls"] = 7  # the preset has another B
     cfg["env"].pop("fire_after_life_loss")  # a run from before the field existed: its default
     cfg["run"]["dir"] = "/elsewhere"
     cfg["run"]["stop_at_frames"] = 10_000_000
@@ -64,7 +64,7 @@ def test_the_command_sets_what_the_run_changed_from_the_preset():
     assert flags == [
         "--set env.fire_after_life_loss=false",
         "--set 'actor.epsilon_finals=[0.2,0.02,0.4]'",  # quoted: brackets are a shell glob
-        "--set learner.batch_unrolls=1",
+        "--set learner.batch_unrolls=7",
         "--set run.stop_at_frames=10000000",
     ]
     overrides = dict(parse_override(shlex.split(f)[1]) for f in flags)  # the flags read back as the run's config
