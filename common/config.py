@@ -48,8 +48,8 @@ class EnvConfig:
     episodic_life: bool = _f(False, "a lost life ends the episode for learning (the game itself goes on; Atari)")
     fire_after_life_loss: bool = _f(
         False,
-        "the env plays FIRE on the agent step after a lost life (Atari games that wait for FIRE to serve, "
-        "like Breakout); the unroll records FIRE as that step's action",
+        "the env plays FIRE on the 3 agent steps after a lost life (Atari games that wait for FIRE to serve, "
+        "like Breakout); the unroll records FIRE as those steps' actions",
     )
     max_episode_frames: int = _f(
         108_000, "emulator frames before an Atari episode is truncated (30 min at 60 Hz)", ge=1

@@ -88,8 +88,8 @@ def test_episodic_life_marks_life_loss_without_ending_the_game():
     assert life_losses >= 1
 
 
-def _noop_game(fire_after_life_loss: bool, steps: int = 3000) -> tuple[int, list[int]]:
-    """Play Breakout with NOOP only: (lives lost, the actions played on the step after each lost life)."""
+def _noop_game(fire_after_life_loss: bool, steps: int = 3000) -> tuple[int, list[list[int]]]:
+    """Play Breakout with NOOP only: (lives lost, the actions played on the 4 steps after each lost life)."""
     cfg = EnvConfig(
         id="ALE/Breakout-v5",
         sticky_actions=0.0,
@@ -99,14 +99,16 @@ def _noop_game(fire_after_life_loss: bool, steps: int = 3000) -> tuple[int, list
     )
     env = make_env(cfg, 1, seed=0)
     env.reset()
-    lost, after_loss, serving = 0, [], False
+    lost, after_loss, since_loss = 0, [], None
     for _ in range(steps):
         step = env.step(np.zeros(1, np.int32))
-        if serving:
-            after_loss.append(int(step.actions[0]))
+        if since_loss is not None and since_loss < 4:
+            after_loss[-1].append(int(step.actions[0]))
+            since_loss += 1
         game_over = not np.isnan(step.episode_return[0])
-        serving = bool(step.done[0]) and not game_over  # a life lost, the game goes on
-        lost += serving
+        if step.done[0] and not game_over:  # a life lost, the game goes on
+            lost, since_loss = lost + 1, 0
+            after_loss.append([])
         if game_over:
             break
     env.close()
@@ -115,9 +117,10 @@ def _noop_game(fire_after_life_loss: bool, steps: int = 3000) -> tuple[int, list
 
 def test_fire_after_life_loss_serves_each_new_ball():
     lost, after_loss = _noop_game(fire_after_life_loss=True)
-    assert lost == 4 and after_loss == [1, 1, 1, 1]  # FIRE (index 1) played once per new ball; the 5th ends the game
+    assert lost == 4  # NOOP alone still ends the game: every new ball was served
+    assert after_loss == [[1, 1, 1, 0]] * 4  # FIRE (index 1) on SERVE_STEPS = 3 steps, then the policy's NOOP
     stalled_lost, stalled_after = _noop_game(fire_after_life_loss=False)
-    assert stalled_lost == 1 and stalled_after == [0]  # nobody serves the second ball: the game stands still
+    assert stalled_lost == 1 and stalled_after == [[0, 0, 0, 0]]  # nobody serves the second ball: the game stands still
 
 
 def test_fire_after_life_loss_needs_an_atari_game():
