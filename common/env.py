@@ -168,12 +168,17 @@ ATARI_HZ = 60.0  # emulator frames per second of an NTSC Atari 2600 game
 ATARI_SCREEN = (210, 160)  # the emulator's screen, height x width
 
 
+def _ale_game(env_id: str) -> str:
+    """'ALE/Breakout-v5' -> ale-py's ROM name, 'breakout'."""
+    return _registry()[env_id].kwargs["game"]
+
+
 def _atari_vector_env(cfg: EnvConfig, num_envs: int, num_threads: int, colour: bool = False):
     """ale-py's AtariVectorEnv for `cfg`: the agent's gray 84x84 stack, or (colour=True) full-size
     colour screens from otherwise identical emulators, which play the same game for the same seed and actions."""
     from ale_py.vector_env import AtariVectorEnv
 
-    game = _registry()[cfg.id].kwargs["game"]
+    game = _ale_game(cfg.id)
     height, width = ATARI_SCREEN if colour else (cfg.screen_size, cfg.screen_size)
     return AtariVectorEnv(
         game,
@@ -208,7 +213,7 @@ def _fire_action(cfg: EnvConfig) -> int:
 
     ALEInterface.setLoggerMode(LoggerMode.Error)
     ale = ALEInterface()
-    rom = roms.get_rom_path(_registry()[cfg.id].kwargs["game"])
+    rom = roms.get_rom_path(_ale_game(cfg.id))
     if rom is None:
         raise ConfigError(f"env.fire_after_life_loss: ale-py has no ROM for {cfg.id}")
     ale.loadROM(rom)
