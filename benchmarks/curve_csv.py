@@ -31,8 +31,7 @@ COLUMNS = {
 
 
 def _has_eval(row: dict[str, str]) -> bool:
-    value = row.get("eval/episodic_return", "")
-    return value not in ("", "nan") and not math.isnan(float(value))
+    return math.isfinite(float(row.get("eval/episodic_return") or "nan"))  # blank and nan cells: no eval
 
 
 def thin(rows: list[dict[str, str]], every: int) -> list[dict[str, str]]:
