@@ -43,10 +43,20 @@ def sample_screens(cfg, steps: int = 300, envs: int = 8):
     return np.concatenate(obs[::3])
 
 
+def torso_of(model):
+    """The model that maps one screen to features: a recurrent model's per-step torso (the model
+    that its `TimeDistributed` layer "torso" wraps), else the model itself."""
+    try:
+        return model.get_layer("torso").layer
+    except ValueError:
+        return model
+
+
 def dead_counts(model, screens) -> dict[str, tuple[int, int]]:
-    """layer -> (dead units, units), for the torso layers the model has."""
+    """layer -> (dead units, units), for the torso layers the model has (feed-forward or LSTM)."""
     import keras
 
+    model = torso_of(model)
     out = {}
     for name in LAYERS:
         try:
