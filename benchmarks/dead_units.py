@@ -13,10 +13,8 @@ checkpoints in frame order by default), or per seed of a fresh model with `--ini
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import os
-import re
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -100,10 +98,10 @@ def main() -> int:
         for seed in args.seeds:
             print(line(f"init seed {seed}", dead_counts(build_model(spec, cfg.model, seed, cfg.algorithm), screens)))
         return 0
-    files = args.weights or sorted(
-        glob.glob(os.path.join(args.run, "checkpoints", "[0-9]*.weights.h5")),
-        key=lambda f: int(re.match(r"(\d+)", os.path.basename(f)).group(1)),
-    )
+    from learner.checkpoint import checkpoint_frames
+
+    folder = os.path.join(args.run, "checkpoints")
+    files = args.weights or [os.path.join(folder, f"{n}.weights.h5") for n in reversed(checkpoint_frames(folder))]
     model = build_model(spec, cfg.model, cfg.seed, cfg.algorithm)
     for f in files:
         load_weights(model, f, cfg.env.id)

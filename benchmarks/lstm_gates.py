@@ -21,10 +21,8 @@ A model whose h no longer changes with the screen cannot learn a policy that doe
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import os
-import re
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -117,8 +115,11 @@ def line(label: str, r: dict) -> str:
 
 
 def checkpoints(run: str) -> list[str]:
-    files = glob.glob(os.path.join(run, "checkpoints", "[0-9]*.weights.h5"))
-    return sorted(files, key=lambda f: int(re.match(r"(\d+)", os.path.basename(f)).group(1)))
+    """The run's numbered weights files, oldest first."""
+    from learner.checkpoint import checkpoint_frames
+
+    folder = os.path.join(run, "checkpoints")
+    return [os.path.join(folder, f"{n}.weights.h5") for n in reversed(checkpoint_frames(folder))]
 
 
 def main() -> int:
