@@ -63,7 +63,11 @@ class Unroller:
         if step.final_obs is not None:  # the core still holds the cut game's state
             final_value = self.policy.value(step.final_obs)
             step.reward = bootstrap_truncated(step.reward, step.truncated, final_value, self.gamma)
-        slot["actions"][t] = step.actions  # the env may have played FIRE for a new life (env.fire_after_life_loss)
+        # The env may have played FIRE for a new life (env.fire_after_life_loss). The value methods learn
+        # Q(s, FIRE) from it; A3C's policy gradient would take it as the policy's choice, however unlikely the
+        # policy rates FIRE there, so A3C records the action the policy sampled: the outcome does not depend on
+        # it, so on-policy its expected gradient is zero.
+        slot["actions"][t] = step.actions if self.value_method else actions
         slot["behaviour_logits"][t] = outputs
         slot["rewards"][t] = step.reward
         slot["dones"][t] = step.done

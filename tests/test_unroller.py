@@ -52,3 +52,23 @@ def test_unrolls_record_the_fire_the_env_played_after_a_lost_life_and_sarsa_boot
     assert len(fired) >= 4 * SERVE_STEPS and set(fired) <= serving
     for u, b in enumerate(bootstraps[:-1]):  # Sarsa's a_T is the action the next unroll plays first
         assert b == actions[(u + 1) * T]
+
+
+def test_a3c_unrolls_record_the_policys_own_action_where_the_env_served_a_new_ball():
+    """A forced FIRE is not the policy's choice: as its action, a logit the policy drove to -7,500 swamped
+    the policy gradient (Breakout run I, benchmarks/RESULTS.md); the action it sampled there is recorded."""
+    env_cfg = {"id": "ALE/Breakout-v5", "sticky_actions": 0.0, "noop_max": 0, "episodic_life": True}
+    cfg = from_dict({"algorithm": "a3c", "env": {**env_cfg, "fire_after_life_loss": True, "num_envs": 1}})
+    env = make_env(cfg.env, 1, seed=0)
+    T, A = cfg.actor.unroll_length, env.spec.num_actions
+    fields = unroll_fields(env.spec.obs_shape, env.spec.obs_dtype, A, T, 1, cfg.algorithm)
+    unroller = Unroller(cfg, env, _NoopPolicy(1, A))
+    actions, dones = [], []
+    for _ in range(300):
+        slot = {name: np.zeros(shape, dtype) for name, (shape, dtype) in fields.items()}
+        unroller.write(slot)
+        actions.append(slot["actions"][:, 0])
+        dones.append(slot["dones"][:, 0])
+    env.close()
+    assert np.concatenate(dones).sum() >= 5  # the env served each new ball: the NOOP policy lost all five
+    assert not np.concatenate(actions).any()  # and every recorded action is the policy's NOOP
