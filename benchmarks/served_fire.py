@@ -8,8 +8,10 @@ each weights file (default: the run's numbered checkpoints in frame order) and p
 steps the env served and for the policy's own steps, the log-probability the policy gives the
 action that was played: median, minimum and the share below -10.
 
-A policy gradient that takes a served FIRE as the policy's choice pushes on -A log pi(FIRE); a
-median of hundreds of nats there means those few steps carry most of the gradient.
+A policy gradient that takes a served FIRE as the policy's choice has a loss term -A log pi(FIRE):
+at hundreds of nats those few steps dominate the loss, and since the gradient -A (onehot - pi) of
+an action the policy rates near 0 does not shrink with it, they keep pushing FIRE's logit while the
+policy's confident own steps give almost none.
 """
 
 from __future__ import annotations
@@ -41,11 +43,11 @@ def played_log_probs(env, policy, steps: int) -> tuple[np.ndarray, np.ndarray]:
     served, own = [], []
     for _ in range(steps):
         chosen, logits = policy.act(obs)  # [E], [E, A]
+        serving = env.actions_to_play(np.full(len(chosen), -1, np.int32)) >= 0  # [E]: the env plays FIRE now
         step = env.step(chosen)
         log_pi = log_softmax(logits)[np.arange(len(chosen)), step.actions]  # [E]
-        forced = step.actions != chosen
-        served.append(log_pi[forced])
-        own.append(log_pi[~forced])
+        served.append(log_pi[serving])
+        own.append(log_pi[~serving])
         policy.end_episodes(step.done)
         obs = step.obs
     return np.concatenate(served), np.concatenate(own)
@@ -80,6 +82,8 @@ def main() -> int:
         p.error("the run must be a3c with env.fire_after_life_loss: true")
     folder = os.path.join(args.run, "checkpoints")
     files = args.weights or [os.path.join(folder, f"{n}.weights.h5") for n in reversed(checkpoint_frames(folder))]
+    if not files:
+        p.error(f"no numbered checkpoints in {folder}; name weights files instead")
     model = build_model(probe_spec(cfg.env), cfg.model, cfg.seed, cfg.algorithm)
     for f in files:
         load_weights(model, f, cfg.env.id)

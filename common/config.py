@@ -49,7 +49,7 @@ class EnvConfig:
     fire_after_life_loss: bool = _f(
         False,
         "the env plays FIRE on the 3 agent steps after a lost life (Atari games that wait for FIRE to serve, "
-        "like Breakout); the unroll records FIRE as those steps' actions",
+        "like Breakout); the value methods' unrolls record FIRE as those steps' actions, A3C's the policy's own sample",
     )
     max_episode_frames: int = _f(
         108_000, "emulator frames before an Atari episode is truncated (30 min at 60 Hz)", ge=1

@@ -21,7 +21,7 @@ def test_log_softmax_matches_numpy_and_stays_finite_for_huge_logits():
 
 
 class _ServingEnv:
-    """Two envs; the first is served FIRE (action 1) on every third step, whatever was chosen."""
+    """Two envs, both served FIRE (action 1) on every third step, whatever was chosen."""
 
     def __init__(self):
         self.t = 0
@@ -29,27 +29,28 @@ class _ServingEnv:
     def reset(self):
         return np.zeros((2, 1), np.float32)
 
+    def actions_to_play(self, actions):
+        return np.full_like(actions, 1) if (self.t + 1) % 3 == 0 else actions
+
     def step(self, actions):
+        played = self.actions_to_play(actions)
         self.t += 1
-        played = actions.copy()
-        if self.t % 3 == 0:
-            played[0] = 1
         return SimpleNamespace(actions=played, done=np.zeros(2, bool), obs=np.zeros((2, 1), np.float32))
 
 
-class _NoopPolicy:
-    """Chooses action 0 and rates action 1 at -50 nats below it."""
+class _Policy:
+    """The first env's policy chooses NOOP and rates FIRE 50 nats below it; the second's chooses FIRE itself."""
 
     def act(self, obs):
-        return np.zeros(2, np.int32), np.tile(np.array([0.0, -50.0], np.float32), (2, 1))
+        return np.array([0, 1], np.int32), np.array([[0.0, -50.0], [-50.0, 0.0]], np.float32)
 
     def end_episodes(self, done):
         pass
 
 
-def test_served_steps_are_split_from_the_policys_own():
-    served, own = served_fire.played_log_probs(_ServingEnv(), _NoopPolicy(), steps=9)
-    assert len(served) == 3 and len(own) == 15
-    np.testing.assert_allclose(served, -50.0, atol=1e-4)
+def test_served_steps_are_split_from_the_policys_own_even_where_it_chose_fire_itself():
+    served, own = served_fire.played_log_probs(_ServingEnv(), _Policy(), steps=9)
+    assert len(served) == 6 and len(own) == 12  # 3 serving steps x 2 envs
+    np.testing.assert_allclose(np.sort(served), [-50.0] * 3 + [0.0] * 3, atol=1e-4)
     np.testing.assert_allclose(own, 0.0, atol=1e-6)
-    assert "share below -10: 1.00" in served_fire.summary("served FIRE", served)
+    assert "share below -10: 0.50" in served_fire.summary("served FIRE", served)

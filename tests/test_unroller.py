@@ -1,4 +1,4 @@
-"""actor.loop.Unroller: what an unroll records is what the env played."""
+"""actor.loop.Unroller: what an unroll records is what the env played (A3C: what the policy chose)."""
 
 import numpy as np
 
@@ -55,8 +55,8 @@ def test_unrolls_record_the_fire_the_env_played_after_a_lost_life_and_sarsa_boot
 
 
 def test_a3c_unrolls_record_the_policys_own_action_where_the_env_served_a_new_ball():
-    """A forced FIRE is not the policy's choice: as its action, a logit the policy drove to -7,500 swamped
-    the policy gradient (Breakout run I, benchmarks/RESULTS.md); the action it sampled there is recorded."""
+    """A forced FIRE is not the policy's choice: as its action, with log pi(FIRE) driven to -6,500, it dominated
+    the policy-gradient loss (Breakout run I, benchmarks/RESULTS.md); the action it sampled there is recorded."""
     env_cfg = {"id": "ALE/Breakout-v5", "sticky_actions": 0.0, "noop_max": 0, "episodic_life": True}
     cfg = from_dict({"algorithm": "a3c", "env": {**env_cfg, "fire_after_life_loss": True, "num_envs": 1}})
     env = make_env(cfg.env, 1, seed=0)
