@@ -98,10 +98,9 @@ def main() -> int:
         for seed in args.seeds:
             print(line(f"init seed {seed}", dead_counts(build_model(spec, cfg.model, seed, cfg.algorithm), screens)))
         return 0
-    from learner.checkpoint import checkpoint_frames
+    from learner.checkpoint import checkpoint_weights
 
-    folder = os.path.join(args.run, "checkpoints")
-    files = args.weights or [os.path.join(folder, f"{n}.weights.h5") for n in reversed(checkpoint_frames(folder))]
+    files = args.weights or checkpoint_weights(os.path.join(args.run, "checkpoints"))
     model = build_model(spec, cfg.model, cfg.seed, cfg.algorithm)
     for f in files:
         load_weights(model, f, cfg.env.id)

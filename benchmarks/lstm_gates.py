@@ -116,10 +116,9 @@ def line(label: str, r: dict) -> str:
 
 def checkpoints(run: str) -> list[str]:
     """The run's numbered weights files, oldest first."""
-    from learner.checkpoint import checkpoint_frames
+    from learner.checkpoint import checkpoint_weights
 
-    folder = os.path.join(run, "checkpoints")
-    return [os.path.join(folder, f"{n}.weights.h5") for n in reversed(checkpoint_frames(folder))]
+    return checkpoint_weights(os.path.join(run, "checkpoints"))
 
 
 def main() -> int:

@@ -74,14 +74,14 @@ def main() -> int:
     from common.env import make_env, probe_spec
     from common.model import build_model
     from common.weights import load_weights
-    from learner.checkpoint import checkpoint_frames
+    from learner.checkpoint import checkpoint_weights
 
     with open(os.path.join(args.run, "config.json")) as fh:
         cfg = config_lib.from_dict(json.load(fh))
     if cfg.algorithm != "a3c" or not cfg.env.fire_after_life_loss:
         p.error("the run must be a3c with env.fire_after_life_loss: true")
     folder = os.path.join(args.run, "checkpoints")
-    files = args.weights or [os.path.join(folder, f"{n}.weights.h5") for n in reversed(checkpoint_frames(folder))]
+    files = args.weights or checkpoint_weights(folder)
     if not files:
         p.error(f"no numbered checkpoints in {folder}; name weights files instead")
     model = build_model(probe_spec(cfg.env), cfg.model, cfg.seed, cfg.algorithm)

@@ -154,6 +154,11 @@ def checkpoint_frames(ckpt_dir: str) -> list[int]:
     return sorted(found, reverse=True)
 
 
+def checkpoint_weights(ckpt_dir: str) -> list[str]:
+    """Paths of the complete numbered weights files in `ckpt_dir`, oldest first (for scoring a run's history)."""
+    return [os.path.join(ckpt_dir, f"{n}.weights.h5") for n in reversed(checkpoint_frames(ckpt_dir))]
+
+
 def save_checkpoint(ckpt_dir: str, model, optimizer, target_values: list, counters: Counters, keep: int) -> str:
     """Write `<frames>.weights.h5` + `<frames>.state.h5`, point `latest.*` at them, prune to the last `keep`.
 

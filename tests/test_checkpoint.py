@@ -8,7 +8,7 @@ import pytest
 from common.config import ConfigError, LearnerConfig, ModelConfig
 from common.env import EnvSpec
 from common.model import build_model
-from learner.checkpoint import Counters, checkpoint_frames, resume_checkpoint, save_checkpoint
+from learner.checkpoint import Counters, checkpoint_frames, checkpoint_weights, resume_checkpoint, save_checkpoint
 from learner.train_step import init_state, make_lr_schedule, make_optimizer, write_back
 
 SPEC = EnvSpec(obs_shape=(4,), obs_dtype="float32", num_actions=2, frames_per_step=1)
@@ -46,6 +46,7 @@ def test_state_round_trips_and_old_pairs_are_pruned(tmp_path):
         state = _scrambled(state, rng)
         _save(tmp_path, model, optimizer, state, frames, keep=2)
     assert checkpoint_frames(str(tmp_path)) == [300, 200]
+    assert checkpoint_weights(str(tmp_path)) == [str(tmp_path / f"{n}.weights.h5") for n in (200, 300)]  # oldest first
     assert sorted(os.listdir(tmp_path)) == [
         "200.state.h5",
         "200.weights.h5",
