@@ -52,23 +52,23 @@ def test_row_names_the_share_of_the_budget_and_the_verdict():
 def test_the_command_sets_what_the_run_changed_from_the_preset():
     from common.config import from_dict, load, parse_override, to_dict
 
-    cfg = to_dict(load(os.path.join(ROOT, "configs", "breakout_qnstep.yaml")))
+    cfg = to_dict(load(os.path.join(ROOT, "configs", "pong_qnstep.yaml")))
     assert atari_row.overrides_from_preset(cfg) == []
     cfg["learner"]["batch_unrolls"] = 7  # the preset has another B
-    cfg["env"].pop("fire_after_life_loss")  # a run from before the field existed: its default (the preset: true)
+    cfg["model"].pop("center_frames")  # a run from before the field existed: its default (the preset: true)
     cfg["run"]["dir"] = "/elsewhere"
     cfg["run"]["stop_at_frames"] = 10_000_000
     cfg["run"]["track"] = True  # where it logs, not what it learns
     cfg["actor"]["epsilon_finals"] = [0.2, 0.02, 0.4]
     flags = atari_row.overrides_from_preset(cfg)
     assert flags == [
-        "--set env.fire_after_life_loss=false",
+        "--set model.center_frames=false",
         "--set 'actor.epsilon_finals=[0.2,0.02,0.4]'",  # quoted: brackets are a shell glob
         "--set learner.batch_unrolls=7",
         "--set run.stop_at_frames=10000000",
     ]
     overrides = dict(parse_override(shlex.split(f)[1]) for f in flags)  # the flags read back as the run's config
-    rebuilt = atari_row._leaves(to_dict(load(os.path.join(ROOT, "configs", "breakout_qnstep.yaml"), overrides)))
+    rebuilt = atari_row._leaves(to_dict(load(os.path.join(ROOT, "configs", "pong_qnstep.yaml"), overrides)))
     run = atari_row._leaves(to_dict(from_dict(cfg)))
     assert {k: v for k, v in rebuilt.items() if k not in atari_row.NOT_THE_EXPERIMENT} == {
         k: v for k, v in run.items() if k not in atari_row.NOT_THE_EXPERIMENT
