@@ -114,13 +114,6 @@ def line(label: str, r: dict) -> str:
     )
 
 
-def checkpoints(run: str) -> list[str]:
-    """The run's numbered weights files, oldest first."""
-    from learner.checkpoint import checkpoint_weights
-
-    return checkpoint_weights(os.path.join(run, "checkpoints"))
-
-
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run", help="run folder of an LSTM preset (its config.json and checkpoints/)")
@@ -131,6 +124,7 @@ def main() -> int:
     from common.env import probe_spec
     from common.model import build_model
     from common.weights import load_weights
+    from learner.checkpoint import checkpoint_weights
 
     with open(os.path.join(args.run, "config.json")) as fh:
         cfg = config_lib.from_dict(json.load(fh))
@@ -139,7 +133,7 @@ def main() -> int:
     obs, resets = play_screens(cfg)
     model = build_model(probe_spec(cfg.env), cfg.model, cfg.seed, cfg.algorithm)
     print(line("init", inspect(model, obs, resets)), flush=True)
-    for f in args.weights or checkpoints(args.run):
+    for f in args.weights or checkpoint_weights(os.path.join(args.run, "checkpoints")):
         load_weights(model, f, cfg.env.id)
         print(line(os.path.basename(f), inspect(model, obs, resets)), flush=True)
     return 0
