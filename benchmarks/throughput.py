@@ -129,53 +129,58 @@ def end_to_end(
     log_every: float,
     cold_cache: bool,
 ) -> dict:
+    """Train for `seconds` in a temporary run dir; the steady-state figures after `warmup` seconds."""
     with tempfile.TemporaryDirectory() as run_dir:
         env = dict(os.environ)
         if cold_cache:  # an empty XLA compile cache: what the very first run on a machine sees
             env["JAX_COMPILATION_CACHE_DIR"] = os.path.join(run_dir, "jax-cache")
-        cmd = [
-            sys.executable,
-            "-m",
-            "learner",
-            "--config",
-            config,
-            "--actors",
-            str(actors),
-            "--run-dir",
-            run_dir,
-            "--name",
-            "bench",
-            "--set",
-            f"run.log_interval_seconds={log_every}",
-        ]
-        if env_id:
-            cmd += ["--env", env_id]
-        for o in overrides:
-            cmd += ["--set", o]
-        log_path = os.path.join(run_dir, "stdout.log")
-        with open(log_path, "w") as log:
-            launched = time.time()
-            proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
-            sampler = MemorySampler(proc.pid)
-            while proc.poll() is None and time.time() - launched < seconds:
-                sampler.sample()
-                time.sleep(0.5)
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=120)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                raise SystemExit(
-                    f"error: the learner did not stop within 120 s of SIGTERM; log:\n{open(log_path).read()}"
-                ) from None
-        if proc.returncode != 0:
-            raise SystemExit(f"error: the learner exited with {proc.returncode}; log:\n{open(log_path).read()}")
+        cmd = _learner_command(config, env_id, actors, run_dir, overrides, log_every)
+        launched, sampler = _run_learner_for(cmd, env, os.path.join(run_dir, "stdout.log"), seconds)
         with open(os.path.join(run_dir, "bench", "metrics.csv")) as fh:
             rows = list(csv.DictReader(fh))
         with open(os.path.join(run_dir, "bench", "summary.json")) as fh:
             summary = json.load(fh)
+    return _steady_figures(rows, summary, warmup, actors, launched, sampler)
 
+
+def _learner_command(
+    config: str, env_id: str | None, actors: int, run_dir: str, overrides: list[str], log_every: float
+) -> list[str]:
+    cmd = [sys.executable, "-m", "learner", "--config", config, "--actors", str(actors)]
+    cmd += ["--run-dir", run_dir, "--name", "bench", "--set", f"run.log_interval_seconds={log_every}"]
+    if env_id:
+        cmd += ["--env", env_id]
+    for o in overrides:
+        cmd += ["--set", o]
+    return cmd
+
+
+def _run_learner_for(cmd: list[str], env: dict, log_path: str, seconds: float) -> tuple[float, MemorySampler]:
+    """Runs the learner, sampling its memory, and stops it with SIGTERM after `seconds`; (launch time, sampler)."""
+    with open(log_path, "w") as log:
+        launched = time.time()
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
+        sampler = MemorySampler(proc.pid)
+        while proc.poll() is None and time.time() - launched < seconds:
+            sampler.sample()
+            time.sleep(0.5)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise SystemExit(
+                f"error: the learner did not stop within 120 s of SIGTERM; log:\n{open(log_path).read()}"
+            ) from None
+    if proc.returncode != 0:
+        raise SystemExit(f"error: the learner exited with {proc.returncode}; log:\n{open(log_path).read()}")
+    return launched, sampler
+
+
+def _steady_figures(
+    rows: list[dict], summary: dict, warmup: float, actors: int, launched: float, sampler: MemorySampler
+) -> dict:
     f = lambda r, k: float(r[k])  # noqa: E731
     steady = [r for r in rows if f(r, "time/elapsed_s") >= warmup]
     if len(steady) < 2:
