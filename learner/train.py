@@ -432,13 +432,18 @@ def log_progress(run: Run, p: Progress) -> None:
         )
 
 
-def log_row(run: Run, p: Progress) -> None:
+def log_row(run: Run, p: Progress, alive: int | None = None) -> None:
+    """Log a metrics row; `alive` is the actor count to report, by default those connected now."""
     now = time.monotonic()
-    run.metrics.log(metrics_row(run, p, now))
+    run.metrics.log(metrics_row(run, p, now, actors_alive(run) if alive is None else alive))
     p.last_log_time, p.last_log_frames, p.lags = now, p.frames, []
 
 
-def metrics_row(run: Run, p: Progress, now: float) -> dict:
+def actors_alive(run: Run) -> int:
+    return run.pool.alive() + (run.remote.connected() if run.remote else 0)  # local + remote
+
+
+def metrics_row(run: Run, p: Progress, now: float, alive: int) -> dict:
     """One metrics.csv row / TensorBoard step: progress, actors, queue, schedule, losses, evaluation."""
     cfg, batcher = run.cfg, run.batcher
     return100 = p.mean_return(100)
@@ -458,7 +463,7 @@ def metrics_row(run: Run, p: Progress, now: float) -> dict:
         "learner/prefetched": batcher.out.qsize(),
         "learner/dropped_unrolls": batcher.dropped,
         "learner/stale_dropped_unrolls": batcher.stale_dropped,
-        "learner/actors_alive": run.pool.alive() + (run.remote.connected() if run.remote else 0),  # local + remote
+        "learner/actors_alive": alive,
         "learner/actor_restarts": run.pool.restarts,
         "learner/skipped_updates": p.skipped_updates,
         "learner/learning_rate": float(run.lr_schedule(p.updates)),
@@ -481,6 +486,7 @@ def metrics_row(run: Run, p: Progress, now: float) -> dict:
 def shut_down(run: Run, p: Progress, outcome: str) -> None:
     """Stop every service, then write the final checkpoint and metrics row (a failed one keeps the last good)."""
     log.info(f"shutting down: {outcome}")
+    alive = actors_alive(run)  # the final row reports the actors that trained to the end, not the stopped ones
     if run.remote:
         run.remote.stop()
     run.pool.stop()
@@ -495,7 +501,7 @@ def shut_down(run: Run, p: Progress, outcome: str) -> None:
         log.info(f"could not write the final checkpoint ({type(exc).__name__}: {exc}); the previous one stays")
     try:
         if p.last_metrics and p.frames > p.last_log_frames:
-            log_row(run, p)
+            log_row(run, p, alive)
     finally:
         try:
             run.metrics.close()

@@ -38,6 +38,9 @@ def test_smoke_cartpole_trains_and_writes_outputs(tmp_path):
     rows = metric_rows(run / "metrics.csv")
     assert rows and {"charts/fps", "actor/policy_lag_mean", "learner/queue_size", "losses/total"} <= set(rows[0])
     assert "frames" in out and "fps" in out and "return(100)" in out
+    # The final row, written after the actors were stopped, counts the actors that trained to the end.
+    progress_lines = [line for line in out.splitlines() if "| actors " in line]
+    assert float(rows[-1]["learner/actors_alive"]) == 2 and "| actors 2 |" in progress_lines[-1], out
     _load_checkpoint(run)
 
 
