@@ -155,6 +155,11 @@ def _learner_command(
     return cmd
 
 
+def _read(path: str) -> str:
+    with open(path) as fh:
+        return fh.read()
+
+
 def _run_learner_for(cmd: list[str], env: dict, log_path: str, seconds: float) -> tuple[float, MemorySampler]:
     """Runs the learner, sampling its memory, and stops it with SIGTERM after `seconds`; (launch time, sampler)."""
     with open(log_path, "w") as log:
@@ -171,10 +176,10 @@ def _run_learner_for(cmd: list[str], env: dict, log_path: str, seconds: float) -
         except subprocess.TimeoutExpired:
             proc.kill()
             raise SystemExit(
-                f"error: the learner did not stop within 120 s of SIGTERM; log:\n{open(log_path).read()}"
+                f"error: the learner did not stop within 120 s of SIGTERM; log:\n{_read(log_path)}"
             ) from None
     if proc.returncode != 0:
-        raise SystemExit(f"error: the learner exited with {proc.returncode}; log:\n{open(log_path).read()}")
+        raise SystemExit(f"error: the learner exited with {proc.returncode}; log:\n{_read(log_path)}")
     return launched, sampler
 
 
