@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -155,11 +156,6 @@ def _learner_command(
     return cmd
 
 
-def _read(path: str) -> str:
-    with open(path) as fh:
-        return fh.read()
-
-
 def _run_learner_for(cmd: list[str], env: dict, log_path: str, seconds: float) -> tuple[float, MemorySampler]:
     """Runs the learner, sampling its memory, and stops it with SIGTERM after `seconds`; (launch time, sampler)."""
     with open(log_path, "w") as log:
@@ -176,10 +172,10 @@ def _run_learner_for(cmd: list[str], env: dict, log_path: str, seconds: float) -
         except subprocess.TimeoutExpired:
             proc.kill()
             raise SystemExit(
-                f"error: the learner did not stop within 120 s of SIGTERM; log:\n{_read(log_path)}"
+                f"error: the learner did not stop within 120 s of SIGTERM; log:\n{Path(log_path).read_text()}"
             ) from None
     if proc.returncode != 0:
-        raise SystemExit(f"error: the learner exited with {proc.returncode}; log:\n{_read(log_path)}")
+        raise SystemExit(f"error: the learner exited with {proc.returncode}; log:\n{Path(log_path).read_text()}")
     return launched, sampler
 
 

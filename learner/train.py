@@ -424,7 +424,7 @@ def checkpoint(run: Run, p: Progress) -> None:
 def log_progress(run: Run, p: Progress) -> None:
     """A metrics row and progress line, or, before the first update, what the learner waits for."""
     if p.last_metrics:  # this session has trained (a resumed run starts with updates > 0)
-        log_row(run, p)
+        log_row(run, p, actors_alive(run))
     else:
         log.info(
             f"waiting for the first batch ({run.pool.alive()}/{run.cfg.actor.count} actors alive, "
@@ -432,10 +432,10 @@ def log_progress(run: Run, p: Progress) -> None:
         )
 
 
-def log_row(run: Run, p: Progress, alive: int | None = None) -> None:
-    """Log a metrics row; `alive` is the actor count to report, by default those connected now."""
+def log_row(run: Run, p: Progress, alive: int) -> None:
+    """Log a metrics row; `alive`: the actors (local and remote) to report as alive."""
     now = time.monotonic()
-    run.metrics.log(metrics_row(run, p, now, actors_alive(run) if alive is None else alive))
+    run.metrics.log(metrics_row(run, p, now, alive))
     p.last_log_time, p.last_log_frames, p.lags = now, p.frames, []
 
 
