@@ -166,8 +166,9 @@ def train_until_target(args: argparse.Namespace, log_path: Path) -> tuple[Path, 
             code = proc.wait()
     run_path = run_path or run_folder_from_log(log_path)
     if run_path is None:
-        raise SystemExit(f"error: the learner exited with {code} before naming its run folder; log:\n"
-                         f"{log_path.read_text()}")
+        raise SystemExit(
+            f"error: the learner exited with {code} before naming its run folder; log:\n{log_path.read_text()}"
+        )
     return run_path, code
 
 
