@@ -442,3 +442,24 @@ def test_pixel_stacks_travel_as_single_frames_and_arrive_whole(capsys):
         server.stop()
         q.close()
     assert "frame index outside the" in capsys.readouterr().out
+
+
+def test_booleans_other_than_0_and_1_are_dropped(capsys):
+    port = free_port()
+    server, q, _ = serve(smoke_cfg(port, **{"actor.queue_slots": 1}))
+    link = connect("127.0.0.1", port, KEY)
+    end = RemoteEnd(link)
+    try:
+        for byte in (2, 255):
+            bad = good_unroll()
+            bad["dones"].view(np.uint8)[1, 0] = byte  # would train on a discount of gamma x (1 - byte)
+            slot = end.acquire(timeout=10)
+            assert slot == 0, "the slot of the last bad unroll was not handed back"
+            link.send(encode_unroll(slot, 0, bad))
+            assert wait_for(lambda n=byte: server.dropped == (1 if n == 2 else 2), 10)
+        assert q.get(timeout=0.3) is None and server.connected() == 1
+    finally:
+        link.close()
+        server.stop()
+        q.close()
+    assert "dones" in capsys.readouterr().out

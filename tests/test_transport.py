@@ -214,6 +214,16 @@ def test_hostile_unroll_headers_are_a_protocol_error_or_a_reason(header):
     assert isinstance(arrays, str)  # a reason to drop it, never an exception that kills the connection
 
 
+def test_booleans_are_bytes_0_or_1():
+    """Local shared memory and the wire both hand the learner raw bool bytes; 2 would be a discount of -gamma."""
+    good = _plausible()
+    assert validate_unroll(good, FIELDS, 2) is None
+    for byte in (2, 255):
+        bad = _plausible()
+        bad["dones"].view(np.uint8)[2, 1] = byte
+        assert "dones: bool bytes other than 0 and 1" in validate_unroll(bad, FIELDS, 2)
+
+
 def test_the_authkey_comes_from_the_environment_or_a_secret_file(tmp_path, monkeypatch):
     from common.config import ConfigError
     from common.transport.wire import authkey_from_env
