@@ -488,6 +488,33 @@ def test_pixel_stacks_travel_as_single_frames_and_arrive_whole(capsys):
     assert "frame index outside the" in capsys.readouterr().out
 
 
+def test_garbage_for_the_actors_challenge_is_refused_with_one_line(capsys):
+    """A peer that answers the learner's challenge (it holds the key), then sends garbage as its own."""
+    from multiprocessing.connection import answer_challenge
+
+    from common.transport.wire import wrap
+
+    port = free_port()
+    server, q, _ = serve(smoke_cfg(port))
+    sock = socket.create_connection(("127.0.0.1", port))
+    conn = wrap(sock)
+    try:
+        answer_challenge(conn, KEY)
+        conn.send_bytes(b"not a challenge")
+        assert wait_for(lambda: server.refused == 1, 10), "the handshake's failure was not counted"
+        assert conn.poll(10) and not conn.recv_bytes(256).startswith(b"H")  # no hello: the learner closed
+    except (EOFError, OSError):
+        pass  # closed at once: as good
+    finally:
+        conn.close()
+        sock.close()
+        server.stop()
+        q.close()
+    assert server.refused == 1 and server.connected() == 0
+    refused = [line for line in capsys.readouterr().out.splitlines() if "refused a remote actor" in line]
+    assert len(refused) == 1 and "challenge" in refused[0], refused
+
+
 def test_booleans_other_than_0_and_1_are_dropped(capsys):
     port = free_port()
     server, q, _ = serve(smoke_cfg(port, **{"actor.queue_slots": 1}))

@@ -138,7 +138,7 @@ class RemoteServer:
         self.max_message = max_unroll_message(self.layouts)  # a longer size prefix disconnects, unread
         self._free_channels = list(range(first_channel, first_channel + cfg.remote.max_actors))
         self.dropped = 0  # unrolls refused on arrival (malformed, or from an unknown policy version)
-        self.refused = 0  # connections refused: wrong authkey, or too many remote actors
+        self.refused = 0  # connections refused: wrong authkey, a malformed handshake, or too many remote actors
         self.connections = 0  # accepted so far; numbers the remote actors' seeds
         self._peers: dict[int, socket.socket] = {}  # channel -> socket of a connected actor
         self._unauthenticated = 0  # connections in their handshake
@@ -237,9 +237,9 @@ class RemoteServer:
             with self._watchdog.deadline(sock, HANDSHAKE_TIMEOUT_S):
                 server_handshake(sock, conn, self.authkey)
             return True
-        except AuthenticationError:
+        except AuthenticationError as exc:
             self._count("refused")
-            log.info(f"refused a remote actor from {peer}: wrong authkey")
+            log.info(f"refused a remote actor from {peer}: {exc}")
             return False
         finally:
             with self._lock:

@@ -32,6 +32,7 @@ import math
 import os
 import socket
 import struct
+from multiprocessing import AuthenticationError
 from multiprocessing.connection import Connection, answer_challenge, deliver_challenge
 
 import numpy as np
@@ -120,17 +121,30 @@ def wrap(sock: socket.socket) -> Connection:
 
 
 def server_handshake(sock: socket.socket, conn: Connection, authkey: bytes) -> None:
-    """Authenticate a connecting actor; raises multiprocessing.AuthenticationError or OSError/EOFError."""
+    """Authenticate a connecting actor, both ways. Raises AuthenticationError (a wrong authkey, or a
+    handshake that breaks the protocol), OSError (silent, or a message over 256 bytes) or EOFError."""
     set_recv_timeout(sock, HANDSHAKE_TIMEOUT_S)
-    deliver_challenge(conn, authkey)
-    answer_challenge(conn, authkey)
+    try:
+        deliver_challenge(conn, authkey)
+    except AuthenticationError:
+        raise AuthenticationError("wrong authkey") from None
+    try:
+        answer_challenge(conn, authkey)
+    except AssertionError:  # Python 3.11 asserts that a challenge starts with its prefix (3.12 raises the below)
+        raise AuthenticationError("its challenge is malformed") from None
+    except AuthenticationError:
+        raise AuthenticationError("it sent a malformed challenge or rejected the answer") from None
     set_recv_timeout(sock, 0)
 
 
 def client_handshake(sock: socket.socket, conn: Connection, authkey: bytes) -> None:
-    """Authenticate to the learner; raises multiprocessing.AuthenticationError or OSError/EOFError."""
+    """Authenticate to the learner, both ways. Raises AuthenticationError (the authkeys differ),
+    ProtocolError (not a learner's handshake), OSError or EOFError."""
     set_recv_timeout(sock, HANDSHAKE_TIMEOUT_S)
-    answer_challenge(conn, authkey)
+    try:
+        answer_challenge(conn, authkey)
+    except AssertionError:  # Python 3.11, on a challenge without its prefix
+        raise ProtocolError("the learner's challenge is malformed") from None
     deliver_challenge(conn, authkey)
     set_recv_timeout(sock, 0)
 
