@@ -90,7 +90,8 @@ def test_wrong_authkey_is_refused_and_logged(capsys):
     assert "refused a remote actor from 127.0.0.1" in capsys.readouterr().out
 
 
-def test_malformed_unrolls_are_dropped_and_counted(capsys):
+def test_implausible_unrolls_are_dropped_and_counted_and_the_actor_goes_on(capsys):
+    """Unrolls laid out as the schema says, of values never to train on: dropped, the slot handed back."""
     port = free_port()
     server, q, _ = serve(smoke_cfg(port, **{"actor.queue_slots": 1}))
     link = connect("127.0.0.1", port, KEY)
@@ -101,11 +102,8 @@ def test_malformed_unrolls_are_dropped_and_counted(capsys):
         assert board.fetch(0) is None  # nothing newer yet
         good = good_unroll()
         bad = [
-            dict(good, obs=np.zeros((4, 2, 5), np.float32)),  # wrong shape
-            dict(good, rewards=good["rewards"].astype(np.float64)),  # wrong dtype
             dict(good, rewards=np.full((3, 2), np.nan, np.float32)),  # NaN
             dict(good, actions=np.full((3, 2), 7, np.int32)),  # action out of range
-            {k: v for k, v in good.items() if k != "dones"},  # a field missing
         ]
         for i, unroll in enumerate(bad):
             slot = end.acquire(timeout=10)
@@ -133,6 +131,52 @@ def test_malformed_unrolls_are_dropped_and_counted(capsys):
         q.close()
     out = capsys.readouterr().out
     assert "dropped an unroll from remote actor 0" in out and "non-finite values in rewards" in out
+
+
+def _put(header: dict, body: bytes = b"") -> bytes:
+    """A PUT frame with any header (encode_unroll writes only well-formed ones)."""
+    import json
+    import struct
+
+    from common.transport.wire import PUT
+
+    raw = json.dumps(header).encode()
+    return PUT + struct.pack("<I", len(raw)) + raw + body
+
+
+_GOOD = good_unroll()
+NOT_THE_SCHEMA = {
+    "wrong shape": encode_unroll(0, 0, dict(_GOOD, obs=np.zeros((4, 2, 5), np.float32))),
+    "wrong dtype": encode_unroll(0, 0, dict(_GOOD, rewards=_GOOD["rewards"].astype(np.float64))),
+    "same size, wrong dtype": encode_unroll(0, 0, dict(_GOOD, actions=_GOOD["actions"].astype(np.float32))),
+    "a field missing": encode_unroll(0, 0, {k: v for k, v in _GOOD.items() if k != "dones"}),
+    "an unknown field": encode_unroll(0, 0, dict(_GOOD, extra=np.zeros(2, np.float32))),
+    "no axis this long": _put({"slot": 0, "version": 0, "fields": [["obs", "<f4", [0, 2**64]]]}),  # 0 bytes
+    "an array too big": _put({"slot": 0, "version": 0, "fields": [["obs", "<f4", [0, 2**40, 2**40]]]}),
+    "a dtype that is not a type string": _put(
+        {"slot": 0, "version": 0, "fields": [["obs", {"names": ["a"], "formats": ["<f4"], "offsets": [10**30]}, [1]]]},
+        b"\0" * 4,
+    ),
+    "one field twice": _put({"slot": 0, "version": 0, "fields": [["obs", "<f4", [4, 2, 4]]] * 2}, b"\0" * 256),
+    "a byte too many": encode_unroll(0, 0, _GOOD) + b"\0",
+}
+
+
+@pytest.mark.parametrize("msg", NOT_THE_SCHEMA.values(), ids=NOT_THE_SCHEMA.keys())
+def test_unrolls_not_laid_out_as_the_schema_close_the_connection_with_one_line(capsys, msg):
+    port = free_port()
+    server, q, _ = serve(smoke_cfg(port))
+    link = connect("127.0.0.1", port, KEY)
+    try:
+        link.conn.send_bytes(msg)
+        assert wait_for(lambda: server.dropped == 1 and server.connected() == 0, 10), "not dropped, or still open"
+        assert q.get(timeout=0.3) is None
+    finally:
+        link.close()
+        server.stop()
+        q.close()
+    closed = [line for line in capsys.readouterr().out.splitlines() if "closed remote actor 0" in line]
+    assert len(closed) == 1, closed
 
 
 def test_oversized_message_disconnects_that_actor_only():
@@ -442,3 +486,74 @@ def test_pixel_stacks_travel_as_single_frames_and_arrive_whole(capsys):
         server.stop()
         q.close()
     assert "frame index outside the" in capsys.readouterr().out
+
+
+def test_garbage_for_the_actors_challenge_is_refused_with_one_line(capsys):
+    """A peer that answers the learner's challenge (it holds the key), then sends garbage as its own."""
+    from multiprocessing.connection import answer_challenge
+
+    from common.transport.wire import wrap
+
+    port = free_port()
+    server, q, _ = serve(smoke_cfg(port))
+    sock = socket.create_connection(("127.0.0.1", port))
+    conn = wrap(sock)
+    try:
+        answer_challenge(conn, KEY)
+        conn.send_bytes(b"not a challenge")
+        assert wait_for(lambda: server.refused == 1, 10), "the handshake's failure was not counted"
+        assert conn.poll(10) and not conn.recv_bytes(256).startswith(b"H")  # no hello: the learner closed
+    except (EOFError, OSError):
+        pass  # closed at once: as good
+    finally:
+        conn.close()
+        sock.close()
+        server.stop()
+        q.close()
+    assert server.refused == 1 and server.connected() == 0
+    refused = [line for line in capsys.readouterr().out.splitlines() if "refused a remote actor" in line]
+    assert len(refused) == 1 and "challenge" in refused[0], refused
+
+
+def test_booleans_other_than_0_and_1_are_dropped(capsys):
+    port = free_port()
+    server, q, _ = serve(smoke_cfg(port, **{"actor.queue_slots": 1}))
+    link = connect("127.0.0.1", port, KEY)
+    end = RemoteEnd(link)
+    try:
+        for byte in (2, 255):
+            bad = good_unroll()
+            bad["dones"].view(np.uint8)[1, 0] = byte  # would train on a discount of gamma x (1 - byte)
+            slot = end.acquire(timeout=10)
+            assert slot == 0, "the slot of the last bad unroll was not handed back"
+            link.send(encode_unroll(slot, 0, bad))
+            assert wait_for(lambda n=byte: server.dropped == (1 if n == 2 else 2), 10)
+        assert q.get(timeout=0.3) is None and server.connected() == 1
+    finally:
+        link.close()
+        server.stop()
+        q.close()
+    assert "dones" in capsys.readouterr().out
+
+
+def test_a_long_dtype_description_costs_the_learner_nothing_to_refuse():
+    """A 48 KB header (under the message cap of pixel unrolls) of one dtype made of 12,000 types: refused
+    without parsing it (it took 3.6 MB, and time to match, to find it was not a plain type)."""
+    import tracemalloc
+
+    port = free_port()
+    server, q, _ = serve(smoke_cfg(port), fields=unroll_fields((4, 42, 42), "uint8", 2, T=5, E=2))
+    link = connect("127.0.0.1", port, KEY)
+    msg = _put({"slot": 0, "version": 0, "fields": [["obs", ",".join(["<f4"] * 12_000), [0]]]})
+    assert len(msg) < server.max_message
+    tracemalloc.start()
+    try:
+        link.conn.send_bytes(msg)
+        assert wait_for(lambda: server.dropped == 1, 10)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+        link.close()
+        server.stop()
+        q.close()
+    assert peak < 4 * len(msg), f"refusing a {len(msg)}-byte message took {peak} bytes"

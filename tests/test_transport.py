@@ -199,19 +199,64 @@ def test_lstm_state_and_epsilon_are_bounded():
         b'{"slot": 0, "version": 0, "fields": [["obs", "<f4", [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]]]}',  # too many axes
         b'{"slot": 0, "version": 0, "fields": [["obs", "<f4", [' + b", ".join([b"1"] * 70) + b"]]]}",
         b'{"slot": 0, "version": 0, "fields": [["obs", {"a": 1}, [1]]]}',
+        b'{"slot": 0, "version": 0, "fields": [["obs", "<f4", [0, 18446744073709551616]]]}',  # 0 bytes, no array
+        b'{"slot": 0, "version": 0, "fields": [["obs", "(2,)<f4", [4, 2, 2]]]}',  # a subarray: not a plain type
+        b'{"slot": 0, "version": 0, "fields": [], "more": 1}',
+        b'{"slot": true, "version": 0, "fields": []}',
+        b"\xff\xfe\x00",  # not UTF-8
     ],
 )
-def test_hostile_unroll_headers_are_a_protocol_error_or_a_reason(header):
+def test_hostile_unroll_headers_are_a_protocol_error(header):
     import struct
 
-    from common.transport.wire import PUT, ProtocolError, decode_unroll
+    from common.transport.wire import PUT, ProtocolError, decode_unroll, unroll_layouts
 
-    msg = PUT + struct.pack("<I", len(header)) + header
-    try:
-        _slot, _version, arrays = decode_unroll(msg)
-    except ProtocolError:
-        return
-    assert isinstance(arrays, str)  # a reason to drop it, never an exception that kills the connection
+    msg = PUT + struct.pack("<I", len(header)) + header + bytes(64)
+    with pytest.raises(ProtocolError):
+        decode_unroll(msg, unroll_layouts(FIELDS))
+
+
+def test_a_header_over_its_cap_is_refused_unread(monkeypatch):
+    import json
+    import struct
+
+    from common.transport import wire
+
+    monkeypatch.setattr(wire.json, "loads", lambda *a: pytest.fail("parsed a header over MAX_HEADER_BYTES"))
+    header = json.dumps({"slot": 0, "version": 0, "fields": [["obs", ",".join(["<f4"] * 2000), [0]]]}).encode()
+    assert len(header) > wire.MAX_HEADER_BYTES
+    with pytest.raises(wire.ProtocolError, match="header of"):
+        wire.decode_unroll(wire.PUT + struct.pack("<I", len(header)) + header, wire.unroll_layouts(FIELDS))
+
+
+def test_a_good_unroll_decodes_to_the_schema_in_either_layout():
+    from test_frames import stacks_of_a_stream
+
+    from common.transport.frames import pack_stacks
+    from common.transport.wire import decode_unroll, encode_unroll, max_unroll_message, unroll_layouts
+
+    fields = unroll_fields((4, 6, 6), "uint8", 2, T=5, E=2)
+    u = {k: np.zeros(shape, dtype) for k, (shape, dtype) in fields.items()}
+    u["obs"] = stacks_of_a_stream(steps=6, envs=2, k=4, resets={(3, 1)})
+    layouts = unroll_layouts(fields)
+    assert decode_unroll(encode_unroll(1, 2, u), layouts)[:2] == (1, 2)
+    packed = {k: v for k, v in u.items() if k != "obs"}
+    packed["obs_frames"], packed["obs_index"] = pack_stacks(u["obs"])
+    msg = encode_unroll(0, 0, packed)
+    slot, version, arrays = decode_unroll(msg, layouts)
+    assert set(arrays) == set(packed) and all(np.array_equal(arrays[k], packed[k]) for k in packed)
+    every_frame = dict(packed, obs_frames=np.zeros((6 * 2 * 4, 6, 6), np.uint8))  # the most frames there are
+    assert len(encode_unroll(0, 0, every_frame)) <= max_unroll_message(layouts)
+
+
+def test_booleans_are_bytes_0_or_1():
+    """Local shared memory and the wire both hand the learner raw bool bytes; 2 would be a discount of -gamma."""
+    good = _plausible()
+    assert validate_unroll(good, FIELDS, 2) is None
+    for byte in (2, 255):
+        bad = _plausible()
+        bad["dones"].view(np.uint8)[2, 1] = byte
+        assert "dones: bool bytes other than 0 and 1" in validate_unroll(bad, FIELDS, 2)
 
 
 def test_the_authkey_comes_from_the_environment_or_a_secret_file(tmp_path, monkeypatch):

@@ -157,7 +157,10 @@ def connect(host: str, port: int, authkey: bytes) -> Link:
     sock = socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S)
     conn = wrap(sock)
     try:
-        client_handshake(sock, conn, authkey)
+        try:
+            client_handshake(sock, conn, authkey)
+        except ProtocolError as exc:
+            raise LearnerLost(str(exc)) from None
         if not conn.poll(HANDSHAKE_TIMEOUT_S):
             raise LearnerLost("no hello from the learner")
         msg = conn.recv_bytes(MAX_HELLO_BYTES)

@@ -17,7 +17,12 @@ FRAMES, INDEX = "obs_frames", "obs_index"
 
 def is_stacked(obs: np.ndarray) -> bool:
     """Pixel frame stacks [T+1, E, K, H, W] with K > 1; anything else is sent as it is."""
-    return obs.ndim == 5 and obs.shape[2] > 1
+    return stacked_shape(obs.shape)
+
+
+def stacked_shape(shape: tuple) -> bool:
+    """`is_stacked` of an array of this shape."""
+    return len(shape) == 5 and shape[2] > 1
 
 
 def pack_stacks(obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -72,7 +72,10 @@ class UnrollBounds:
 def validate_unroll(
     unroll: dict[str, np.ndarray], fields: dict, num_actions: int, bounds: UnrollBounds | None = None
 ) -> str | None:
-    """Why an unroll must not be trained on, or None when it is fine (bounds: `UnrollBounds()` if None)."""
+    """Why an unroll must not be trained on, or None when it is fine (bounds: `UnrollBounds()` if None).
+
+    Used on every unroll of both transports: layout (names, shapes, dtypes), bool bytes 0 or 1,
+    finite floats (NaN only in MAY_BE_NAN), actions in range, and `UnrollBounds`."""
     for name, (shape, dtype) in fields.items():
         arr = unroll.get(name)
         if arr is None:
@@ -87,6 +90,9 @@ def validate_unroll(
         arr = unroll[name]
         if arr.dtype.kind == "f" and name not in MAY_BE_NAN and not np.isfinite(arr).all():
             return f"non-finite values in {name}"
+        # A bool's byte is the peer's (or a shared buffer's) to set: 2 would train with a discount of -gamma.
+        if arr.dtype.kind == "b" and arr.size and arr.view(np.uint8).max() > 1:
+            return f"{name}: bool bytes other than 0 and 1"
     return _out_of_bounds(unroll, bounds or UnrollBounds())
 
 

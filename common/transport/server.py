@@ -39,11 +39,12 @@ from common.transport.wire import (
     encode_ack,
     encode_hello,
     encode_weights,
+    max_unroll_message,
     server_handshake,
+    unroll_layouts,
     wrap,
 )
 
-HEADER_ROOM = 1 << 16  # bytes allowed beyond the arrays for the message header
 MAX_UNAUTHENTICATED = 16  # connections allowed in their handshake at once; more are closed on accept
 MAX_VERSION_AGE = 1000  # updates: an older unroll from a remote actor is dropped (learner.max_policy_lag if set)
 
@@ -133,11 +134,11 @@ class RemoteServer:
         self.seed_base = cfg.seed
         self.exp_queue, self.board, self.num_actions = exp_queue, board, num_actions
         self.fields = exp_queue.fields
-        slot_bytes = sum(int(np.prod(s)) * np.dtype(d).itemsize for s, d in self.fields.values())
-        self.max_message = 2 * slot_bytes + HEADER_ROOM  # a little oversize is dropped; far more disconnects
+        self.layouts = unroll_layouts(self.fields)  # what an unroll message may carry (wire.py)
+        self.max_message = max_unroll_message(self.layouts)  # a longer size prefix disconnects, unread
         self._free_channels = list(range(first_channel, first_channel + cfg.remote.max_actors))
         self.dropped = 0  # unrolls refused on arrival (malformed, or from an unknown policy version)
-        self.refused = 0  # connections refused: wrong authkey, or too many remote actors
+        self.refused = 0  # connections refused: wrong authkey, a malformed handshake, or too many remote actors
         self.connections = 0  # accepted so far; numbers the remote actors' seeds
         self._peers: dict[int, socket.socket] = {}  # channel -> socket of a connected actor
         self._unauthenticated = 0  # connections in their handshake
@@ -236,9 +237,9 @@ class RemoteServer:
             with self._watchdog.deadline(sock, HANDSHAKE_TIMEOUT_S):
                 server_handshake(sock, conn, self.authkey)
             return True
-        except AuthenticationError:
+        except AuthenticationError as exc:
             self._count("refused")
-            log.info(f"refused a remote actor from {peer}: wrong authkey")
+            log.info(f"refused a remote actor from {peer}: {exc}")
             return False
         finally:
             with self._lock:
@@ -342,14 +343,14 @@ class RemoteServer:
 
     def _take_unroll(self, msg, conn, end, views, in_queue, channel, peer) -> None:
         try:
-            slot, version, arrays = decode_unroll(msg)
+            slot, version, arrays = decode_unroll(msg, self.layouts)
         except ProtocolError:
-            self._count("dropped")  # unreadable: counted, and the connection is closed (its slot is unknown)
+            self._count("dropped")  # not the schema's layout: counted, and the connection is closed
             raise
         if not 0 <= slot < self.exp_queue.slots or slot in in_queue:
             self._count("dropped")
             raise ProtocolError(f"sent into slot {slot}, which it does not hold")
-        reason = arrays if isinstance(arrays, str) else self._restack(arrays) or self._check(arrays, version)
+        reason = self._restack(arrays) or self._check(arrays, version)
         if reason is not None:
             self._count("dropped")
             log.info(f"dropped an unroll from remote actor {channel} ({peer}): {reason}")
@@ -362,10 +363,8 @@ class RemoteServer:
 
     def _restack(self, arrays: dict[str, np.ndarray]) -> str | None:
         """Frames sent once (frames.py) -> arrays["obs"], in place; why they cannot be, or None."""
-        if FRAMES not in arrays and INDEX not in arrays:
+        if FRAMES not in arrays:  # decode_unroll let through obs, or FRAMES and INDEX
             return None
-        if FRAMES not in arrays or INDEX not in arrays or "obs" in arrays:
-            return f"send obs, or {FRAMES} and {INDEX}"
         shape, dtype = self.fields["obs"]
         try:
             arrays["obs"] = unpack_stacks(arrays.pop(FRAMES), arrays.pop(INDEX), shape, dtype)
@@ -374,9 +373,6 @@ class RemoteServer:
         return None
 
     def _check(self, arrays: dict[str, np.ndarray], version: int) -> str | None:
-        extra = set(arrays) - set(self.fields)
-        if extra:
-            return f"unknown fields {sorted(extra)}"
         newest = self.board.version
         if not 0 <= version <= newest:
             return f"unknown policy version {version}"

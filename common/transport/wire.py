@@ -15,6 +15,10 @@ Messages (first byte = kind):
     actor -> learner   P unroll (uint32 header length + JSON header {slot, version, fields} + array bytes)
                        F fetch weights newer than (int64 version)
 
+An unroll's `fields` are [name, dtype string, shape] in the order of its array bytes; they must be
+exactly one of the learner's `unroll_layouts` (its schema's names, dtype strings and shapes), else
+the learner closes the connection.
+
 Flow control mirrors the local queue: an actor owns `slots` unroll buffers, sends
 one only while it holds a free slot, and the learner returns the slot (A) once the
 batcher has copied that unroll out, so a learner never holds more than `slots`
@@ -28,11 +32,13 @@ import math
 import os
 import socket
 import struct
+from multiprocessing import AuthenticationError
 from multiprocessing.connection import Connection, answer_challenge, deliver_challenge
 
 import numpy as np
 
 from common.config import ConfigError
+from common.transport.frames import FRAMES, INDEX, stacked_shape
 
 PROTOCOL = 2
 AUTHKEY_ENV = "ASYNCRL_AUTHKEY"
@@ -45,8 +51,6 @@ SEND_TIMEOUT_S = 60.0  # a peer that stops reading fails the send instead of blo
 MESSAGE_TIMEOUT_S = 60.0  # once a message's first bytes arrive, the whole of it must within this
 # TCP keepalive: a peer whose machine vanished (no FIN) is noticed in about 10 + 3 x 5 s.
 KEEPALIVE = {"TCP_KEEPIDLE": 10, "TCP_KEEPINTVL": 5, "TCP_KEEPCNT": 3}
-# Unroll payloads may only use these array kinds (bool, signed/unsigned int, float).
-ALLOWED_KINDS = "biuf"
 
 _I32 = struct.Struct("<i")
 _I64 = struct.Struct("<q")
@@ -117,17 +121,30 @@ def wrap(sock: socket.socket) -> Connection:
 
 
 def server_handshake(sock: socket.socket, conn: Connection, authkey: bytes) -> None:
-    """Authenticate a connecting actor; raises multiprocessing.AuthenticationError or OSError/EOFError."""
+    """Authenticate a connecting actor, both ways. Raises AuthenticationError (a wrong authkey, or a
+    handshake that breaks the protocol), OSError (silent, or a message over 256 bytes) or EOFError."""
     set_recv_timeout(sock, HANDSHAKE_TIMEOUT_S)
-    deliver_challenge(conn, authkey)
-    answer_challenge(conn, authkey)
+    try:
+        deliver_challenge(conn, authkey)
+    except AuthenticationError:
+        raise AuthenticationError("wrong authkey") from None
+    try:
+        answer_challenge(conn, authkey)
+    except AssertionError:  # Python 3.11 asserts that a challenge starts with its prefix (3.12 raises the below)
+        raise AuthenticationError("its challenge is malformed") from None
+    except AuthenticationError:
+        raise AuthenticationError("it sent a malformed challenge or rejected the answer") from None
     set_recv_timeout(sock, 0)
 
 
 def client_handshake(sock: socket.socket, conn: Connection, authkey: bytes) -> None:
-    """Authenticate to the learner; raises multiprocessing.AuthenticationError or OSError/EOFError."""
+    """Authenticate to the learner, both ways. Raises AuthenticationError (the authkeys differ),
+    ProtocolError (not a learner's handshake), OSError or EOFError."""
     set_recv_timeout(sock, HANDSHAKE_TIMEOUT_S)
-    answer_challenge(conn, authkey)
+    try:
+        answer_challenge(conn, authkey)
+    except AssertionError:  # Python 3.11, on a challenge without its prefix
+        raise ProtocolError("the learner's challenge is malformed") from None
     deliver_challenge(conn, authkey)
     set_recv_timeout(sock, 0)
 
@@ -190,7 +207,7 @@ def decode_weights(msg: bytes, shapes: list[tuple[int, ...]]) -> tuple[int, list
 
 
 def encode_unroll(slot: int, version: int, arrays: dict[str, np.ndarray]) -> bytes:
-    """One unroll: any dict of arrays (the learner checks it against its `unroll_fields`)."""
+    """One unroll: any dict of arrays (the learner accepts only one of its `unroll_layouts`)."""
     arrays = {k: np.ascontiguousarray(v) for k, v in arrays.items()}
     header = json.dumps(
         {
@@ -202,44 +219,89 @@ def encode_unroll(slot: int, version: int, arrays: dict[str, np.ndarray]) -> byt
     return b"".join([PUT, _U32.pack(len(header)), header, *(v.tobytes() for v in arrays.values())])
 
 
-MAX_DIMS = 8  # no unroll field has more axes; numpy refuses more than 64
+MAX_HEADER_BYTES = 4096  # an unroll header is a few hundred bytes; a longer one is refused unread
+
+# What an unroll message may carry: field -> (the sizes each axis may have, the dtype).
+Layout = dict[str, tuple[tuple[range, ...], np.dtype]]
 
 
-def decode_unroll(msg: bytes) -> tuple[int, int, dict[str, np.ndarray] | str]:
-    """(slot, version, arrays) or (slot, version, why the body is unusable).
+def unroll_layouts(fields: dict[str, tuple[tuple, str]]) -> list[Layout]:
+    """The layouts an unroll message may have: the schema's `fields`, each of its one shape and dtype;
+    for pixel frame stacks also the same with FRAMES [F, H, W] (1 <= F <= (T+1) E K, every frame
+    distinct at most) and INDEX [T+1, E, K] int32 in place of obs (frames.py)."""
+    exact: Layout = {name: (tuple(range(n, n + 1) for n in shape), np.dtype(d)) for name, (shape, d) in fields.items()}
+    obs_shape, obs_dtype = fields["obs"]
+    if not stacked_shape(obs_shape):
+        return [exact]
+    packed = {name: spec for name, spec in exact.items() if name != "obs"}
+    packed[FRAMES] = ((range(1, math.prod(obs_shape[:3]) + 1), *exact["obs"][0][3:]), np.dtype(obs_dtype))
+    packed[INDEX] = (exact["obs"][0][:3], np.dtype(np.int32))
+    return [exact, packed]
 
-    A header that cannot be read raises ProtocolError (the slot is unknown, so the
-    connection cannot go on). Arrays are read-only views into `msg`."""
-    try:
-        (n,) = _U32.unpack_from(msg, 1)
-        header = json.loads(msg[1 + _U32.size : 1 + _U32.size + n])
-        slot, version, specs = header["slot"], header["version"], header["fields"]
-    except (struct.error, ValueError, KeyError, TypeError, RecursionError):  # RecursionError: [[[[...]]]]
-        raise ProtocolError("unreadable unroll header") from None
-    if type(slot) is not int or type(version) is not int or not isinstance(specs, list):
-        raise ProtocolError("unroll header has the wrong types")
-    offset = 1 + _U32.size + n
-    arrays = {}
-    for spec in specs:
-        try:
-            name, dtype, shape = spec
-            dtype = np.dtype(dtype)
-            shape = tuple(shape)
-        except (TypeError, ValueError):
-            return slot, version, f"unreadable field description {spec!r}"[:200]
-        if (
-            not isinstance(name, str)
-            or dtype.kind not in ALLOWED_KINDS
-            or dtype.itemsize > 16
-            or len(shape) > MAX_DIMS
-            or not all(type(d) is int and d >= 0 for d in shape)
-        ):
-            return slot, version, f"field {name!r}: unusable dtype or shape {dtype} {shape}"[:200]
-        count = math.prod(shape)  # Python ints: a forged huge shape cannot overflow
-        if offset + count * dtype.itemsize > len(msg):
-            return slot, version, "message shorter than its fields"
-        arrays[name] = np.frombuffer(msg, dtype, count, offset).reshape(shape)
-        offset += count * dtype.itemsize
+
+def max_unroll_message(layouts: list[Layout]) -> int:
+    """Bytes of the longest unroll message any of `layouts` allows (a longer one is refused unread)."""
+
+    def longest(layout: Layout) -> int:
+        return sum(math.prod(r.stop - 1 for r in dims) * dtype.itemsize for dims, dtype in layout.values())
+
+    return 1 + _U32.size + MAX_HEADER_BYTES + max(longest(layout) for layout in layouts)
+
+
+def decode_unroll(msg: bytes, layouts: list[Layout]) -> tuple[int, int, dict[str, np.ndarray]]:
+    """(slot, version, arrays) of an unroll laid out exactly as one of `layouts`, else ProtocolError.
+
+    Refusing costs the same whatever the peer sends: the header is at most MAX_HEADER_BYTES of JSON,
+    the peer's dtypes are compared as strings with the schema's (never parsed), and arrays are laid
+    out only once every name, dtype and shape and the byte count match. Arrays are read-only views
+    into `msg`; their values are for `validate_unroll` to judge."""
+    slot, version, specs, offset = _read_header(msg)
+    names = [spec[0] for spec in specs]
+    layout = next((lay for lay in layouts if len(lay) == len(names) and set(lay) == set(names)), None)
+    if layout is None:
+        raise ProtocolError(f"unroll fields {names} are not the schema's"[:200])
+    laid_out = []  # (name, dtype, shape, offset)
+    for name, dtype_str, shape in specs:
+        dims, dtype = layout[name]
+        if dtype_str != dtype.str or not _fits(shape, dims):
+            raise ProtocolError(f"field {name!r}: not {dtype.str} {_describe(dims)}")  # a known name: short
+        laid_out.append((name, dtype, tuple(shape), offset))
+        offset += math.prod(shape) * dtype.itemsize  # shapes within the schema's: small Python ints
     if offset != len(msg):
-        return slot, version, "message longer than its fields"
+        raise ProtocolError(f"unroll of {len(msg)} bytes, its fields need {offset}")
+    arrays = {
+        name: np.frombuffer(msg, dtype, math.prod(shape), at).reshape(shape) for name, dtype, shape, at in laid_out
+    }
     return slot, version, arrays
+
+
+def _read_header(msg: bytes) -> tuple[int, int, list[list], int]:
+    """(slot, version, [[name, dtype string, shape], ...], offset of the first array), else ProtocolError."""
+    if len(msg) < 1 + _U32.size:
+        raise ProtocolError("unroll message too short")
+    (n,) = _U32.unpack_from(msg, 1)
+    if n > MAX_HEADER_BYTES:
+        raise ProtocolError(f"unroll header of {n} bytes (at most {MAX_HEADER_BYTES})")
+    try:
+        header = json.loads(msg[1 + _U32.size : 1 + _U32.size + n])
+    except (ValueError, RecursionError):  # not UTF-8 or not JSON; nested past the recursion limit
+        raise ProtocolError("unroll header is not JSON") from None
+    if type(header) is not dict or set(header) != {"slot", "version", "fields"}:
+        raise ProtocolError("unroll header must hold slot, version and fields, and nothing else")
+    slot, version, specs = header["slot"], header["version"], header["fields"]
+    if type(slot) is not int or type(version) is not int or type(specs) is not list:
+        raise ProtocolError("unroll header has the wrong types")
+    if not all(type(spec) is list and len(spec) == 3 and type(spec[0]) is str for spec in specs):
+        raise ProtocolError("unroll fields must be [name, dtype, shape]")
+    return slot, version, specs, 1 + _U32.size + n
+
+
+def _fits(shape, dims: tuple[range, ...]) -> bool:
+    """`shape` (from the peer) is a list of ints, each within its axis' range."""
+    if type(shape) is not list or len(shape) != len(dims):
+        return False
+    return all(type(n) is int and n in r for n, r in zip(shape, dims))
+
+
+def _describe(dims: tuple[range, ...]) -> str:
+    return "[" + ", ".join(str(r.start) if len(r) == 1 else f"{r.start}..{r.stop - 1}" for r in dims) + "]"
