@@ -12,7 +12,7 @@ from the learner's metrics.csv and, in the remote run, the bytes the actor proce
 step, bytes/s per remote actor, and how many such actors fill a 1 Gbit/s link.
 
 Any commit's code can be measured: `--root` points at another checkout (`git worktree add`).
-Prints a table and writes JSON (`--json`).
+Prints a table and writes JSON (`--json`), which names the commit measured, not the folder it lay in.
 """
 
 from __future__ import annotations
@@ -35,6 +35,11 @@ from benchmarks.proctree import tree  # noqa: E402
 from benchmarks.soak import free_port  # noqa: E402
 
 LINK_BYTES_PER_S = 1e9 / 8  # 1 Gbit/s
+
+
+def commit_of(root: str) -> str:
+    res = subprocess.run(["git", "-C", root, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    return res.stdout.strip() or "unknown (not a git checkout)"
 
 
 def written_bytes(pids: list[int]) -> int:
@@ -141,11 +146,8 @@ def main() -> int:
     )
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump(
-                {"config": args.config, "root": args.root, "date": time.strftime("%Y-%m-%d"), "runs": runs},
-                fh,
-                indent=1,
-            )
+            record = {"config": args.config, "commit": commit_of(args.root), "date": time.strftime("%Y-%m-%d")}
+            json.dump(dict(record, runs=runs), fh, indent=1)
     return 0
 
 

@@ -2,7 +2,7 @@
 
 Run by `.ci/run` as its own step (`pytest -m docker`; the default run deselects it).
 Needs a Docker engine and docker-compose; BASE_IMAGE picks the image to build on
-(`/work/shared/docker/provision` prints it). The tests run in file order and share
+(`.ci/hosts/docker-engine` provisions an engine and prints it). The tests run in file order and share
 one compose project; every container is removed at the end.
 """
 
@@ -25,9 +25,9 @@ REMOTE_RUN = "docker_remote"
 
 def _engine_problem() -> str | None:
     if shutil.which("docker") is None or shutil.which("docker-compose") is None:
-        return "docker and docker-compose are not installed (run /work/shared/docker/provision as root)"
+        return "docker and docker-compose are not installed (run .ci/hosts/docker-engine as root)"
     if subprocess.run(["docker", "info"], capture_output=True, timeout=60).returncode != 0:
-        return "no Docker engine answers (run /work/shared/docker/provision as root)"
+        return "no Docker engine answers (run .ci/hosts/docker-engine as root)"
     return None
 
 

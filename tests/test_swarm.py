@@ -1,9 +1,9 @@
 """Docker Swarm: docker-compose.yml deploys as a stack, scales, heals, and spans two engines.
 
 Run by `.ci/run` after the compose test (`pytest -m docker tests/test_docker.py tests/test_swarm.py`).
-Needs root and a Docker engine (`/work/shared/docker/provision`). A swarm is initialised when the
-engine has none, and left again at the end. The two-engine test needs `../shared/docker/second-node`
-(a second engine in its own network namespace, joined as a worker labelled node=second); it
+Needs root and a Docker engine (`.ci/hosts/docker-engine`). A swarm is initialised when the
+engine has none, and left again at the end. The two-engine test brings up `.ci/hosts/second-node`
+(a second engine in its own network namespace, joined as a worker labelled node=second); that
 re-initialises the swarm, so it runs only on a swarm this module created (or one second-node made).
 """
 
@@ -25,7 +25,7 @@ STACK = f"asyncrlswarm{os.getpid()}"
 SECRET = f"asyncrl_authkey_{os.getpid()}"
 RUN = "swarm_run"
 CHECKPOINT_FRAMES = 5_000  # configs/smoke_cartpole.yaml's checkpoint interval
-SECOND_NODE = Path(ROOT).parent / "shared" / "docker" / "second-node"
+SECOND_NODE = Path(ROOT) / ".ci" / "hosts" / "second-node"
 SECOND_NODE_ADDR = "10.231.0.1"  # the manager address second-node initialises the swarm on
 
 
@@ -37,11 +37,11 @@ def docker(*args, timeout=120, env=None, input=None) -> subprocess.CompletedProc
 
 def _engine_problem() -> str | None:
     if shutil.which("docker") is None or shutil.which("docker-compose") is None:
-        return "docker and docker-compose are not installed (run /work/shared/docker/provision as root)"
+        return "docker and docker-compose are not installed (run .ci/hosts/docker-engine as root)"
     if os.geteuid() != 0:
         return "initialising a swarm needs root"
     if docker("info", timeout=60).returncode != 0:
-        return "no Docker engine answers (run /work/shared/docker/provision as root)"
+        return "no Docker engine answers (run .ci/hosts/docker-engine as root)"
     return None
 
 
@@ -169,8 +169,6 @@ def second_node(*args, timeout=900) -> subprocess.CompletedProcess:
 
 
 def test_actors_on_a_second_engine_feed_the_learner_over_the_overlay(swarm, tmp_path):
-    if not SECOND_NODE.is_file():
-        pytest.skip(f"no {SECOND_NODE}: one engine only")
     if not swarm and not _swarm_state().endswith(SECOND_NODE_ADDR):
         pytest.skip("second-node would re-initialise a swarm this test did not create")
     up = second_node("up", IMAGE)
