@@ -465,6 +465,12 @@ def frames_per_update(cfg: Config, frames_per_step: int) -> int:
     return cfg.learner.batch_unrolls * cfg.actor.unroll_length * cfg.env.num_envs * frames_per_step
 
 
+def stop_frames(cfg: Config) -> int:
+    """Where a session's training ends: the budget, or `run.stop_at_frames` before it (the schedules still
+    anneal over the whole budget)."""
+    return min(cfg.total_frames, cfg.run.stop_at_frames or cfg.total_frames)
+
+
 def is_value_method(algorithm: str) -> bool:
     """Q-network methods (epsilon-greedy actors, target network) as opposed to actor-critic."""
     return algorithm in VALUE_METHODS

@@ -49,8 +49,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     start.add_argument(
         "--resume-or-start",
         action="store_true",
-        help="continue <run-dir>/<name> if it holds a checkpoint, else start it there "
-        "(for orchestrators that restart the learner)",
+        help="continue the newest run of <name> (<name>, <name>-2, ...) if it is unfinished, else start a new "
+        "one; a finished run is left as it is (for orchestrators that restart the learner)",
     )
     p.add_argument("--track", action="store_true", help="log the run to Weights & Biases (sets run.track)")
     p.add_argument("--wandb-project", help="Weights & Biases project (sets run.wandb_project; default asyncrl)")
@@ -91,7 +91,8 @@ def choose_start(args: argparse.Namespace, overrides: dict):
     """(config, resume?, overwrite?) for the command line: a new run, a replaced one, or a continued one."""
     from common import config as config_lib
     from common.config import ConfigError
-    from learner.checkpoint import checkpoint_frames
+    from common.process import get_logger
+    from learner.run_folder import resume_or_start
 
     if args.resume is not None:
         if args.overwrite or args.resume_or_start:
@@ -99,13 +100,17 @@ def choose_start(args: argparse.Namespace, overrides: dict):
         return resume_config(args, overrides), True, False
     cfg = config_lib.load(args.config, overrides)
     if args.resume_or_start:
-        if checkpoint_frames(os.path.join(cfg.run_path, "checkpoints")) and os.path.isfile(
-            os.path.join(cfg.run_path, "config.json")
-        ):
+        choice = resume_or_start(cfg.run.dir, cfg.name)
+        if choice.note:
+            get_logger("learner").info(choice.note)
+        if choice.resume:
             args.config = args.name = args.run_dir = None  # they located the run; its own config.json rules
-            args.resume = cfg.run_path
+            args.resume = choice.path
             return resume_config(args, overrides), True, False
-        return cfg, False, True  # nothing to continue: start here, replacing what a run without a checkpoint left
+        # A new run next to a finished one claims its folder as any new run does (claim_new); the newest folder
+        # of the name without a checkpoint to continue from is started again, replacing what that run left.
+        cfg = config_lib.from_dict(config_lib.to_dict(cfg), {"name": os.path.basename(choice.path)})
+        return cfg, False, choice.replace
     return cfg, False, args.overwrite
 
 

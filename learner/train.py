@@ -19,7 +19,7 @@ import jax
 import numpy as np
 
 from common import config as config_lib
-from common.config import Config, ConfigError, frames_per_update, is_value_method
+from common.config import Config, ConfigError, frames_per_update, is_value_method, stop_frames
 from common.env import probe_spec
 from common.model import build_model, core_size, model_variables
 from common.process import catch_stop_signals, context, get_logger
@@ -346,12 +346,6 @@ def train_loop(run: Run, p: Progress, stop: StopRequest) -> str:
     if stop.reason is not None:
         return f"stopped by {stop.reason}"
     return "completed" if p.frames >= cfg.total_frames else "stopped at run.stop_at_frames"
-
-
-def stop_frames(cfg: Config) -> int:
-    """Where this session's training ends: the budget, or `run.stop_at_frames` before it (the schedules still
-    anneal over the whole budget)."""
-    return min(cfg.total_frames, cfg.run.stop_at_frames or cfg.total_frames)
 
 
 def count_episodes(run: Run, p: Progress) -> None:
