@@ -177,8 +177,9 @@ def main(argv=None) -> int:
     args.run = os.path.abspath(args.run)  # the subprocesses below run in the repository root
     args.png = os.path.abspath(args.png) if args.png else None
 
-    with open(os.path.join(args.run, "config.json")) as fh:
-        cfg = json.load(fh)
+    from common.run_record import run_config
+
+    cfg = run_config(args.run)  # config.json with what the run's later legs changed: the settings it ended with
     ckpt = f"{args.checkpoint}.weights.h5" if args.checkpoint else "latest.weights.h5"
     weights = os.path.join(args.run, "checkpoints", ckpt)
     if not os.path.isfile(weights):

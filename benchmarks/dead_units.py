@@ -13,7 +13,6 @@ checkpoints in frame order by default), or per seed of a fresh model with `--ini
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
@@ -88,8 +87,7 @@ def main() -> int:
     if args.init:
         cfg = config_lib.load(args.config, dict(config_lib.parse_override(o) for o in args.set))
     else:
-        with open(os.path.join(args.run, "config.json")) as fh:
-            cfg = config_lib.from_dict(json.load(fh))
+        cfg = config_lib.load(os.path.join(args.run, "config.json"))  # with what later legs changed
     screens = sample_screens(cfg)
     from common.env import probe_spec
 

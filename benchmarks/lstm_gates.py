@@ -21,7 +21,6 @@ A model whose h no longer changes with the screen cannot learn a policy that doe
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
@@ -126,8 +125,7 @@ def main() -> int:
     from common.weights import load_weights
     from learner.checkpoint import checkpoint_weights
 
-    with open(os.path.join(args.run, "config.json")) as fh:
-        cfg = config_lib.from_dict(json.load(fh))
+    cfg = config_lib.load(os.path.join(args.run, "config.json"))  # with what later legs changed
     if cfg.model.core != "lstm":
         p.error(f"{args.run} is not an LSTM run (model.core: {cfg.model.core})")
     obs, resets = play_screens(cfg)

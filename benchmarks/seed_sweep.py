@@ -74,8 +74,7 @@ def score(run: str, checkpoint: str, episodes: int) -> tuple[list[float], list[f
     from actor.evaluate import evaluate
     from common import config as config_lib
 
-    with open(os.path.join(run, "config.json")) as fh:
-        cfg = config_lib.from_dict(json.load(fh))
+    cfg = config_lib.load(os.path.join(run, "config.json"))
     return evaluate(cfg, checkpoint, episodes=episodes), evaluate(cfg, checkpoint, episodes=episodes, greedy=False)
 
 

@@ -17,7 +17,6 @@ policy's confident own steps give almost none.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
@@ -76,8 +75,7 @@ def main() -> int:
     from common.weights import load_weights
     from learner.checkpoint import checkpoint_weights
 
-    with open(os.path.join(args.run, "config.json")) as fh:
-        cfg = config_lib.from_dict(json.load(fh))
+    cfg = config_lib.load(os.path.join(args.run, "config.json"))  # with what later legs changed
     if cfg.algorithm != "a3c" or not cfg.env.fire_after_life_loss:
         p.error("the run must be a3c with env.fire_after_life_loss: true")
     folder = os.path.join(args.run, "checkpoints")

@@ -13,7 +13,6 @@ made. First it prints how many ReLU outputs and units of each layer are active o
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import sys
@@ -33,7 +32,7 @@ def load_run(run_dir: str, frames: int):
     from learner.train import _learning_state  # the learner's own --resume path: optimizer, schedule, state
     from learner.train_step import make_entropy_schedule
 
-    cfg = config_lib.from_dict(json.load(open(os.path.join(run_dir, "config.json"))))
+    cfg = config_lib.load(os.path.join(run_dir, "config.json"))  # with what later legs changed
     spec = probe_spec(cfg.env)
     model = build_model(spec, cfg.model, seed=cfg.seed, algorithm=cfg.algorithm)
     update_frames = frames_per_update(cfg, spec.frames_per_step)

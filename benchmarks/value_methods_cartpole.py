@@ -52,8 +52,7 @@ def run_one(method: str, seed: int, actors: int, episodes: int) -> dict:
         run = os.path.join(run_dir, "bench")
         with open(os.path.join(run, "summary.json")) as fh:
             summary = json.load(fh)
-        with open(os.path.join(run, "config.json")) as fh:
-            cfg = config_lib.from_dict(json.load(fh))
+        cfg = config_lib.load(os.path.join(run, "config.json"))
         returns = evaluate(cfg, summary["checkpoint"], episodes=episodes)
     return {
         "method": method,

@@ -20,6 +20,8 @@ from typing import Any, Literal
 
 import yaml
 
+from common import run_record
+
 
 class ConfigError(ValueError):
     """A config that cannot be used; the message is one line meant for the user."""
@@ -395,7 +397,8 @@ def from_dict(data: dict, overrides: dict[str, Any] | None = None) -> Config:
 
 
 def load(path: str | None, overrides: dict[str, Any] | None = None) -> Config:
-    """Read a YAML experiment file (None: defaults only) and apply dotted overrides."""
+    """Read a YAML experiment file (None: defaults only) and apply dotted overrides. A run's `config.json` is
+    read with the changes its later legs recorded beside it (`common.run_record`): the settings it ended with."""
     data: dict = {}
     if path is not None:
         if not os.path.isfile(path):
@@ -415,6 +418,11 @@ def load(path: str | None, overrides: dict[str, Any] | None = None) -> Config:
             raise ConfigError(f"config file {path!r}{where} is not valid YAML") from None
         if not isinstance(data, dict):
             raise ConfigError(f"config file {path!r}: expected a mapping at the top level")
+        if os.path.basename(path) == run_record.CONFIG_NAME:  # a run's: with what its later legs changed
+            try:
+                data = run_record.with_resumes(data, os.path.dirname(path))
+            except (OSError, ValueError) as exc:
+                raise ConfigError(f"config file {path!r}: {exc}") from None
     return from_dict(data, overrides)
 
 

@@ -37,8 +37,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument(
         "--resume",
         metavar="RUN_DIR",
-        help="continue runs/<name> from its newest checkpoint, with its config.json "
-        "(--total-frames, --actors and --set still apply)",
+        help="continue runs/<name> from its newest checkpoint, with its config.json and the changes of its "
+        "earlier legs (--total-frames, --actors and --set still apply, recorded in its resumes.jsonl)",
     )
     start = p.add_mutually_exclusive_group()
     start.add_argument(
@@ -59,9 +59,11 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def resume_config(args: argparse.Namespace, overrides: dict):
-    """The config of the run in `args.resume`, with the command line's overrides; ConfigError if unusable."""
+    """The config of the run in `args.resume` (config.json with what its later legs changed), with the command
+    line's overrides; ConfigError if unusable."""
     from common import config as config_lib
     from common.config import ConfigError
+    from common.run_record import with_resumes
 
     for flag in ("config", "name", "run_dir"):
         if getattr(args, flag) is not None:
@@ -83,6 +85,10 @@ def resume_config(args: argparse.Namespace, overrides: dict):
     if not isinstance(data, dict) or not data:
         found = "an empty file" if not text.strip() else json.dumps(data)
         raise ConfigError(f"--resume: {saved} holds no run config ({found}); nothing to resume")
+    try:
+        data = with_resumes(data, run_path)  # the settings the run's last leg left in force
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"--resume: {exc}") from None
     overrides = {**overrides, "run.dir": os.path.dirname(run_path) or ".", "name": os.path.basename(run_path)}
     return config_lib.from_dict(data, overrides)
 

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from common.run_record import run_config
+
 GRID_POINTS = 200  # x positions a group's runs are interpolated to before averaging
 
 
@@ -74,10 +76,7 @@ def load_curve(run: str) -> Curve:
     try:
         with open(os.path.join(run, "metrics.csv"), newline="") as fh:
             rows = list(csv.DictReader(fh))
-        config = {}
-        if os.path.isfile(config_path):
-            with open(config_path) as fh:
-                config = json.load(fh)
+        config = run_config(run) if os.path.isfile(config_path) else {}  # with what later legs changed
     except (OSError, ValueError, csv.Error) as e:
         raise PlotError(f"cannot read run {run}: {e}") from e
     if not rows or "charts/frames" not in rows[0]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import time
 from collections import deque
 from dataclasses import asdict, dataclass, field
@@ -80,7 +82,8 @@ class Progress:
         return float(np.mean(list(self.returns)[-last:])) if self.returns else None
 
     def mark(self) -> dict:
-        return {"frames": self.frames, "seconds": self.seconds(), "episodes": self.episodes}
+        """Where the run is now: frames, training seconds of the whole run (every leg), episodes."""
+        return {"frames": self.frames, "seconds": self.elapsed_before_s + self.seconds(), "episodes": self.episodes}
 
     def counters(self, actor_seed_base: int) -> Counters:
         """What a checkpoint stores for `--resume`."""
@@ -96,28 +99,96 @@ class Progress:
 
 @dataclass
 class Summary:
-    """The end of a run, written to summary.json."""
+    """The end of a run, written to summary.json: the run as a whole, and each leg (session) of it in `legs`."""
 
-    outcome: str  # completed, solved, "stopped by SIGTERM", "error (...)"
-    frames: int
+    outcome: str  # the last leg's: completed, solved, "stopped by SIGTERM", "error (...)"
+    frames: int  # the run's, at its end
     updates: int
     episodes: int
-    seconds: float  # this session's training time
-    started_unix: float
-    first_update_seconds: float | None
+    seconds: float  # training seconds of the whole run, every leg (metrics.csv's time/elapsed_s at the end)
+    started_unix: float  # when the first leg in `legs` started
+    first_update_seconds: float | None  # the first leg's seconds to its first update
     stop_window: int  # games averaged for mean_return_last_window and solved_at
     mean_return_last_window: float | None
     mean_return_last_100: float | None
     solved_at: dict | None  # {"frames", "seconds", "episodes"} where run.stop_at_return was reached
-    reached_target_at: dict | None  # the same for run.target_return's first crossing
-    actor_restarts: int
+    reached_target_at: dict | None  # the same for run.target_return's first crossing, in whichever leg
+    actor_restarts: int  # the sums over `legs`
     dropped_unrolls: int
     stale_dropped_unrolls: int
     skipped_updates: int  # train steps not applied: a non-finite loss, gradient or weights
     run_path: str  # the folder this run wrote to (<run.dir>/<name>, or <name>-N if that was taken)
     checkpoint: str  # the final weights file
-    resumed_from_frames: int | None
-    eval_returns: list  # {"frames", "mean", "returns"} per evaluation during training
+    resumed_from_frames: int | None  # where the last leg started; None for a run of one leg
+    eval_returns: list  # {"frames", "mean", "returns"} per evaluation during training, every leg's
+    legs: list  # one dict per leg that wrote a summary, oldest first (LEG_FIELDS); a killed leg has none
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+# What summary.json records of each leg. `start_frames`: where it started; the rest as the same-named
+# fields of Summary, for that leg alone (`seconds`: its own training time; `frames` etc.: at its end).
+LEG_FIELDS = (
+    "outcome",
+    "started_unix",
+    "seconds",
+    "first_update_seconds",
+    "start_frames",
+    "frames",
+    "updates",
+    "episodes",
+    "actor_restarts",
+    "dropped_unrolls",
+    "stale_dropped_unrolls",
+    "skipped_updates",
+)
+SUMMED = ("actor_restarts", "dropped_unrolls", "stale_dropped_unrolls", "skipped_updates")
+
+
+def read_summary(run_path: str) -> dict:
+    """The run's summary.json as a dict; {} where there is none or it cannot be read."""
+    try:
+        with open(os.path.join(run_path, "summary.json")) as fh:
+            data = json.load(fh)
+    except (OSError, ValueError, RecursionError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def earlier_legs(previous: dict) -> list[dict]:
+    """The legs a summary.json recorded; one written before legs were recorded is a single leg."""
+    if not previous:
+        return []
+    if isinstance(previous.get("legs"), list):
+        return [leg for leg in previous["legs"] if isinstance(leg, dict)]
+    leg = {key: previous.get(key) for key in LEG_FIELDS}
+    leg["start_frames"] = previous.get("resumed_from_frames") or 0
+    return [leg]
+
+
+def summarize(leg: dict, previous: dict, resumed: bool, run_seconds: float, evals: list, reached, at_end: dict):
+    """The whole run's Summary: this `leg` (LEG_FIELDS) after those of `previous` (the summary.json of the run it
+    resumed; {} for a new run). `evals`, `reached`: this leg's evaluations and target crossing, after the earlier
+    legs' up to where this one started. `at_end`: the other Summary fields, read off the run at its end."""
+    legs = earlier_legs(previous) + [leg]
+    start = leg["start_frames"]
+    earlier = [e for e in previous.get("eval_returns") or [] if isinstance(e, dict) and e.get("frames", 0) <= start]
+    crossed = previous.get("reached_target_at")
+    if isinstance(crossed, dict) and isinstance(crossed.get("frames"), int) and crossed["frames"] <= start:
+        reached = crossed  # the first crossing was in an earlier leg
+    return Summary(
+        outcome=leg["outcome"],
+        frames=leg["frames"],
+        updates=leg["updates"],
+        episodes=leg["episodes"],
+        seconds=run_seconds,
+        started_unix=legs[0].get("started_unix") or leg["started_unix"],
+        first_update_seconds=legs[0].get("first_update_seconds"),
+        reached_target_at=reached,
+        resumed_from_frames=start if resumed else None,
+        eval_returns=earlier + evals,
+        legs=legs,
+        **{key: sum(int(one.get(key) or 0) for one in legs) for key in SUMMED},
+        **at_end,
+    )

@@ -19,6 +19,7 @@ import jax
 import numpy as np
 
 from common import config as config_lib
+from common import run_record
 from common.config import Config, ConfigError, frames_per_update, is_value_method, stop_frames
 from common.env import probe_spec
 from common.model import build_model, core_size, model_variables
@@ -32,7 +33,7 @@ from learner.batcher import Batcher
 from learner.checkpoint import CheckpointError, Counters, resume_checkpoint, save_checkpoint
 from learner.evaluator import Evaluator
 from learner.metrics import MetricsLogger
-from learner.progress import Every, Progress, Summary
+from learner.progress import Every, Progress, Summary, read_summary, summarize
 from learner.run_folder import RunLock, claim_new, empty_folder, lock_existing
 from learner.tracking import Tracker, check_available, start_tracking
 from learner.train_step import (
@@ -197,8 +198,8 @@ def _build_services(
     T, E, B = cfg.actor.unroll_length, cfg.env.num_envs, cfg.learner.batch_unrolls
     update_frames = frames_per_update(cfg, spec.frames_per_step)
     optimizer, lr_schedule, state, before, resumed = _learning_state(cfg, model, ckpt_dir, update_frames, resume)
-    # Written only now: a --resume that finds nothing to resume from leaves the run's config.json as it was.
-    config_lib.save(cfg, os.path.join(run_path, "config.json"))
+    # Written only now: a --resume that finds nothing to resume from leaves the run's record as it was.
+    record_settings(cfg, run_path, before.frames if resumed else None)
 
     fields = unroll_fields(spec.obs_shape, spec.obs_dtype, spec.num_actions, T, E, cfg.algorithm, core_size(model))
     remote_channels = cfg.remote.max_actors if cfg.remote.enabled else 0  # queue channels after the local actors'
@@ -245,6 +246,22 @@ def _build_services(
         lock=lock,
         tracker=tracker,
     )
+
+
+def record_settings(cfg: Config, run_path: str, resumed_at: int | None) -> None:
+    """A new run writes its config.json; a continued one (`resumed_at`: its frames) leaves config.json as the run
+    started and appends what this leg changed to resumes.jsonl (`common.run_record`)."""
+    saved = os.path.join(run_path, run_record.CONFIG_NAME)
+    if resumed_at is None or not os.path.isfile(saved):
+        config_lib.save(cfg, saved)
+        return
+    try:
+        changed = run_record.changes(run_record.run_config(run_path), config_lib.to_dict(cfg))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"--resume: {exc}") from None
+    run_record.record_resume(run_path, resumed_at, changed)
+    if changed:
+        log.info("this leg changes " + ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in changed.items()))
 
 
 def available_memory_bytes() -> int | None:
@@ -508,35 +525,39 @@ def shut_down(run: Run, p: Progress, outcome: str) -> None:
 
 
 def write_summary(run: Run, p: Progress, outcome: str) -> Summary:
-    window = run.cfg.run.stop_window
-    summary = Summary(
-        outcome=outcome,
-        frames=p.frames,
-        updates=p.updates,
-        episodes=p.episodes,
-        seconds=p.seconds(),
-        started_unix=p.started_unix,
-        first_update_seconds=p.first_update_s,
-        stop_window=window,
-        mean_return_last_window=p.mean_return(window),
-        mean_return_last_100=p.mean_return(100),
-        solved_at=p.solved_at,
-        reached_target_at=p.reached_at,
-        actor_restarts=run.pool.restarts,
-        dropped_unrolls=run.batcher.dropped,
-        stale_dropped_unrolls=run.batcher.stale_dropped,
-        skipped_updates=p.skipped_updates,
-        run_path=run.run_path,
-        checkpoint=os.path.join(run.ckpt_dir, "latest.weights.h5"),
-        resumed_from_frames=run.before.frames if run.resumed else None,
-        eval_returns=run.evaluator.history,
-    )
+    """summary.json: the run as a whole, with this leg after the legs its earlier summary.json recorded."""
+    window, seconds = run.cfg.run.stop_window, p.seconds()
+    leg = {
+        "outcome": outcome,
+        "started_unix": p.started_unix,
+        "seconds": seconds,
+        "first_update_seconds": p.first_update_s,
+        "start_frames": run.before.frames,
+        "frames": p.frames,
+        "updates": p.updates,
+        "episodes": p.episodes,
+        "actor_restarts": run.pool.restarts,
+        "dropped_unrolls": run.batcher.dropped,
+        "stale_dropped_unrolls": run.batcher.stale_dropped,
+        "skipped_updates": p.skipped_updates,
+    }
+    at_end = {
+        "stop_window": window,
+        "mean_return_last_window": p.mean_return(window),
+        "mean_return_last_100": p.mean_return(100),
+        "solved_at": p.solved_at,
+        "run_path": run.run_path,
+        "checkpoint": os.path.join(run.ckpt_dir, "latest.weights.h5"),
+    }
+    previous = read_summary(run.run_path) if run.resumed else {}
+    run_seconds = p.elapsed_before_s + seconds
+    summary = summarize(leg, previous, run.resumed, run_seconds, run.evaluator.history, p.reached_at, at_end)
     tmp = os.path.join(run.run_path, "summary.json.tmp")
     with open(tmp, "w") as fh:
         json.dump(summary.to_dict(), fh, indent=2)
     os.replace(tmp, os.path.join(run.run_path, "summary.json"))
     log.info(
-        f"done: {p.frames:,} frames, {p.updates} updates, {p.episodes} episodes in {summary.seconds:.1f}s; "
+        f"done: {p.frames:,} frames, {p.updates} updates, {p.episodes} episodes in {seconds:.1f}s; "
         f"checkpoint {summary.checkpoint}"
     )
     return summary

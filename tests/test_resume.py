@@ -11,7 +11,9 @@ import h5py
 import numpy as np
 from proc_utils import ROOT, finish, metric_rows, start_learner, wait_for
 
+from common import config as config_lib
 from learner.checkpoint import checkpoint_frames
+from learner.progress import LEG_FIELDS, summarize
 
 INTERVAL = 2_000  # checkpoint interval in frames
 UPDATE_FRAMES = 40  # smoke_cartpole: B=1 x T=10 x E=4 x 1 frame
@@ -155,14 +157,69 @@ def test_stop_at_frames_stops_early_and_a_bare_resume_keeps_the_schedule(tmp_pat
     assert first <= summary["frames"] < first + UPDATE_FRAMES, summary["frames"]
     assert checkpoint_frames(str(run / "checkpoints"))[0] == summary["frames"]
 
+    first_leg, started = summary, (run / "config.json").read_bytes()
     out = _run_to_end("--resume", str(run))  # a bare resume: already there, so it trains nothing
     assert json.loads((run / "summary.json").read_text())["frames"] == summary["frames"], out
 
-    _run_to_end("--resume", str(run), "--set", f"run.stop_at_frames={second}")
+    out = _run_to_end("--resume", str(run), "--set", f"run.stop_at_frames={second}")
+    assert f"this leg changes run.stop_at_frames: {first} -> {second}" in out
     summary = json.loads((run / "summary.json").read_text())
     assert second <= summary["frames"] < second + UPDATE_FRAMES, summary["frames"]
+    # The record of the earlier legs stays: config.json as the run started, each leg's changes beside it,
+    # and the first leg's summary as the first of the legs.
+    assert (run / "config.json").read_bytes() == started
+    lines = [json.loads(line) for line in (run / "resumes.jsonl").read_text().splitlines()]
+    assert [(leg["frames"], leg["changes"]) for leg in lines] == [
+        (first_leg["frames"], {}),
+        (first_leg["frames"], {"run.stop_at_frames": [first, second]}),
+    ]
+    assert config_lib.load(str(run / "config.json")).run.stop_at_frames == second  # what readers get
+    legs = summary["legs"]
+    assert [leg["start_frames"] for leg in legs] == [0, first_leg["frames"], first_leg["frames"]]
+    assert {k: legs[0][k] for k in LEG_FIELDS if k != "start_frames"} == {
+        k: first_leg[k] for k in LEG_FIELDS if k != "start_frames"
+    }
+    assert legs[-1]["frames"] == summary["frames"] and summary["started_unix"] == first_leg["started_unix"]
+    assert summary["seconds"] >= first_leg["seconds"] + legs[-1]["seconds"] - 1.0  # the run's, not the last leg's
     lr0 = json.loads((run / "config.json").read_text())["learner"]["learning_rate"]
     last = metric_rows(run / "metrics.csv")[-1]
     frames, lr = float(last["charts/frames"]), float(last["learner/learning_rate"])
     # The schedule anneals over the whole budget, not to the stop: lr = lr0 * (1 - updates / total updates).
     np.testing.assert_allclose(lr, lr0 * (1 - frames / budget), rtol=0.01)
+
+
+def _leg(start, frames, seconds, restarts=0):
+    leg = dict.fromkeys(LEG_FIELDS, 0)
+    leg.update(outcome="completed", started_unix=1000.0 + start, seconds=seconds, first_update_seconds=2.0)
+    leg.update(start_frames=start, frames=frames, updates=frames // 10, episodes=frames // 100)
+    leg["actor_restarts"] = restarts
+    return leg
+
+
+AT_END = {"stop_window": 20, "mean_return_last_window": 9.0, "mean_return_last_100": 8.0, "solved_at": None,
+          "run_path": "runs/x", "checkpoint": "runs/x/checkpoints/latest.weights.h5"}  # fmt: skip
+
+
+def test_the_summary_of_a_new_run_is_its_one_leg():
+    leg = _leg(0, 5_000, 30.0, restarts=1)
+    s = summarize(leg, {}, False, 30.0, [{"frames": 5_000, "mean": 1.0}], None, dict(AT_END)).to_dict()
+    assert s["legs"] == [leg] and s["resumed_from_frames"] is None
+    assert (s["seconds"], s["started_unix"], s["actor_restarts"], s["frames"]) == (30.0, 1000.0, 1, 5_000)
+
+
+def test_a_resumed_summary_keeps_the_earlier_legs_and_adds_up_the_run():
+    first = summarize(_leg(0, 5_000, 30.0, 1), {}, False, 30.0, [{"frames": 5_000}], {"frames": 4_000}, dict(AT_END))
+    later = summarize(_leg(5_000, 8_000, 20.0, 2), first.to_dict(), True, 50.0, [{"frames": 8_000}], None, AT_END)
+    s = later.to_dict()
+    assert [leg["seconds"] for leg in s["legs"]] == [30.0, 20.0] and s["resumed_from_frames"] == 5_000
+    assert (s["seconds"], s["started_unix"], s["actor_restarts"], s["frames"]) == (50.0, 1000.0, 3, 8_000)
+    assert s["eval_returns"] == [{"frames": 5_000}, {"frames": 8_000}]
+    assert s["reached_target_at"] == {"frames": 4_000}  # the first crossing, in the first leg
+
+
+def test_a_summary_from_before_legs_were_recorded_becomes_the_first_leg():
+    old = {**_leg(0, 5_000, 30.0), "resumed_from_frames": None, "eval_returns": [{"frames": 6_000}]}
+    del old["start_frames"]
+    s = summarize(_leg(4_000, 8_000, 20.0), old, True, 45.0, [], None, dict(AT_END)).to_dict()
+    assert [(leg["start_frames"], leg["frames"]) for leg in s["legs"]] == [(0, 5_000), (4_000, 8_000)]
+    assert s["eval_returns"] == []  # past the checkpoint this leg resumed from: that history was undone
