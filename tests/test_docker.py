@@ -1,4 +1,5 @@
-"""Docker: the image builds, `docker-compose up` trains, remote actors scale and survive a kill, `down` cleans up.
+"""Docker: the image builds, `docker-compose up` trains (and leaves a finished run alone), remote actors scale and
+survive a kill, `down` cleans up.
 
 Run by `.ci/run` as its own step (`pytest -m docker`; the default run deselects it).
 Needs a Docker engine and docker-compose; BASE_IMAGE picks the image to build on
@@ -6,10 +7,12 @@ Needs a Docker engine and docker-compose; BASE_IMAGE picks the image to build on
 one compose project; every container is removed at the end.
 """
 
+import hashlib
 import json
 import os
 import shutil
 import subprocess
+import sys
 import time
 
 import pytest
@@ -104,6 +107,34 @@ def test_compose_up_trains_with_local_actors_until_a_checkpoint(compose):
     assert "frames" in res.stdout and "| actors 2 |" in res.stdout
     owner = os.stat(compose.runs).st_uid  # root's runs/ when the test runs as root: no ASYNCRL_UID needed
     assert {p.stat().st_uid for p in run.rglob("*")} == {owner}
+    assert compose("rm", "-f", timeout=120).returncode == 0
+
+
+def _checksums(folder):
+    """{relative path: sha256} of every file under `folder`."""
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.rglob("*") if p.is_file()
+    }
+
+
+def test_up_after_make_train_leaves_the_finished_run_untouched_and_trains_a_new_one(compose):
+    name = "after_make_train"
+    train = [sys.executable, "-m", "learner", "--config", CONFIG, "--actors", "2"]  # what `make train` runs
+    train += ["--run-dir", str(compose.runs), "--name", name, "--total-frames", "5000"]
+    done = subprocess.run(train, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    finished = compose.runs / name
+    before = _checksums(finished)
+    assert "summary.json" in before and "checkpoints/latest.weights.h5" in before
+    args = f"--name {name} --total-frames 5000"
+    res = compose("up", "--exit-code-from", "learner", ACTORS="1", ARGS=args, timeout=600)
+    assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-2000:]
+    assert f"runs/{name} is a finished run (5,000 frames: its whole budget), left as it is; starting runs/{name}-2" in (
+        res.stdout
+    ), res.stdout[-4000:]
+    assert _checksums(finished) == before
+    summary = json.loads((compose.runs / f"{name}-2" / "summary.json").read_text())
+    assert summary["outcome"] == "completed" and summary["frames"] >= 5_000 and summary["resumed_from_frames"] is None
     assert compose("rm", "-f", timeout=120).returncode == 0
 
 
