@@ -5,7 +5,8 @@ streams), and `dones[t]` means the episode ended after `actions[t]`, so the disc
 is `gamma * (1 - dones[t])` and an episode end inside an unroll cuts the bootstrap.
 
 The ratio's denominator is the behaviour policy mu, the actor's logits that made the sample
-(APPO, and IMPACT with its target network taken to be the behaviour policy).
+(APPO, and IMPACT with its target network taken to be the behaviour policy). Minibatches are
+cut over env streams, never over time, because V-trace runs along time (`minibatch_indices`).
 """
 
 from __future__ import annotations
@@ -119,3 +120,18 @@ def appo_loss_fn(
         "losses/mean_value": jnp.mean(values),
     }
     return total, metrics
+
+
+def minibatch_indices(n_rows: int, minibatches: int, key):
+    """A random split of n_rows env streams into equal minibatches -> int32 [minibatches, n_rows // minibatches].
+
+    Rows are whole unrolls (the N axis of `[T, N]` arrays): a minibatch takes some env streams
+    with all their time steps, never part of an unroll, because V-trace runs along time.
+    Every row appears exactly once. key: a `jax.random` key.
+    """
+    if minibatches < 1 or n_rows < 1:
+        raise ValueError(f"n_rows ({n_rows}) and minibatches ({minibatches}) must be at least 1")
+    if n_rows % minibatches:
+        raise ValueError(f"n_rows ({n_rows}) is not divisible by minibatches ({minibatches})")
+    permutation = jax.random.permutation(key, n_rows).astype(jnp.int32)
+    return permutation.reshape(minibatches, n_rows // minibatches)

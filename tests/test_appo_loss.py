@@ -1,9 +1,10 @@
 """APPO loss math against a NumPy reference written from the PPO and IMPALA papers, loops over time."""
 
+import jax
 import numpy as np
 import pytest
 
-from learner.appo_loss import appo_loss_fn
+from learner.appo_loss import appo_loss_fn, minibatch_indices
 
 
 def np_log_softmax(logits):
@@ -126,3 +127,25 @@ def test_random_cases_bind_the_clip_both_ways():
         above += int(np.sum(ratio > 1 + cfg["clip_ratio"]))
         below += int(np.sum(ratio < 1 - cfg["clip_ratio"]))
     assert above > 200 and below > 200
+
+
+@pytest.mark.parametrize("n_rows,minibatches", [(1, 1), (8, 1), (8, 2), (12, 4), (16, 16)])
+def test_minibatch_indices_are_a_permutation_split_evenly(n_rows, minibatches):
+    idx = np.asarray(minibatch_indices(n_rows, minibatches, jax.random.key(3)))
+    assert idx.shape == (minibatches, n_rows // minibatches)
+    assert idx.dtype == np.int32
+    np.testing.assert_array_equal(np.sort(idx.ravel()), np.arange(n_rows))
+
+
+def test_minibatch_indices_shuffle_with_the_key():
+    draws = {tuple(np.asarray(minibatch_indices(16, 4, jax.random.key(s))).ravel()) for s in range(5)}
+    assert len(draws) == 5  # not the identity split, and a different split for each key
+    assert tuple(range(16)) not in draws
+    same = [np.asarray(minibatch_indices(16, 4, jax.random.key(7))) for _ in range(2)]
+    np.testing.assert_array_equal(same[0], same[1])
+
+
+@pytest.mark.parametrize("n_rows,minibatches", [(10, 4), (3, 2), (8, 0), (0, 1)])
+def test_minibatch_indices_reject_uneven_or_empty_splits(n_rows, minibatches):
+    with pytest.raises(ValueError, match="n_rows"):
+        minibatch_indices(n_rows, minibatches, jax.random.key(0))
