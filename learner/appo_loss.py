@@ -103,6 +103,7 @@ def appo_loss_fn(
     if normalize_advantages:
         advantages = _normalize(advantages)
 
+    # PPO's old policy is the actor's mu, which made the sample: one clip bounds policy lag and epoch drift.
     behaviour_log_probs = jax.lax.stop_gradient(_action_log_probs(behaviour_logits, actions))
     log_ratio = _action_log_probs(logits, actions) - behaviour_log_probs  # [T, N]
     pg_loss, metrics = _surrogate(log_ratio, advantages, clip_ratio)
