@@ -16,6 +16,7 @@ import time
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
 from common.process import enable_compile_cache
+from common.shell import command, command_name
 
 enable_compile_cache()
 
@@ -23,7 +24,9 @@ ENTRY = "actor.remote:main_entry"
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m actor", description="Run remote actors for a learner on another host.")
+    p = argparse.ArgumentParser(
+        prog=command_name("actor"), description="Run remote actors for a learner on another host."
+    )
     p.add_argument(
         "--learner", required=True, metavar="HOST:PORT", help="the learner's remote.host:remote.port, e.g. learner:7777"
     )
@@ -31,6 +34,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+@command
 def main(argv=None) -> int:
     args = parse_args(argv)
     from common.config import ConfigError
