@@ -21,6 +21,9 @@ from common.shell import command, command_name
 enable_compile_cache()
 
 ENTRY = "actor.remote:main_entry"
+# An acting process stops within one poll of the stop flag (0.5 s); one still importing JAX or compiling
+# does not look at it for seconds, and an unsent unroll is lost either way: terminated after this.
+STOP_DEADLINE_S = 2.0
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -65,7 +68,7 @@ def main(argv=None) -> int:
             code = p.exitcode  # a process gave up (wrong authkey) or crashed: stop the rest too
             break
     stop.set()
-    stop_processes(procs, deadline_s=10.0)
+    stop_processes(procs, deadline_s=STOP_DEADLINE_S)
     return 130 if reason[:1] == ["Ctrl-C"] else code
 
 

@@ -6,7 +6,8 @@ Every command (`python -m learner`, `asyncrl-train`, ...) decorates its `main(ar
 - a reader that goes away (`--help-config | head`) ends the command quietly with 141 (128 + SIGPIPE,
   as a shell tool killed by SIGPIPE), not with a BrokenPipeError traceback;
 - Ctrl-C before the command handles it itself (while JAX and Keras import, seconds) prints one line
-  and exits 130 at once, rather than a KeyboardInterrupt traceback from inside an import.
+  and exits 130 at once, rather than a KeyboardInterrupt traceback from inside an import;
+- work a stop request left running in a thread (`abandon`: an XLA compile) does not hold up the exit.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
+
+_abandoned: list[threading.Thread] = []  # see `abandon`
 
 SCRIPT_PREFIX = "asyncrl-"  # the console scripts of pyproject.toml
 SIGPIPE_EXIT = 141
@@ -60,6 +63,23 @@ def exit_on_ctrl_c() -> Callable[[], None]:
     return restore
 
 
+def abandon(thread: threading.Thread) -> None:
+    """Stop waiting for a daemon `thread` whose work cannot be interrupted (an XLA compile) and is no longer
+    needed. A command that ends while it still runs leaves with `os._exit` once its own work is done:
+    finalizing the interpreter (and C++ static objects) under a thread still inside a library could crash
+    it, and waiting for the thread is what a stop request must not do."""
+    _abandoned.append(thread)
+
+
+def _exit_now(code: int) -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
+
+
 def _drop_stdout() -> None:
     """Point stdout at /dev/null, so that the interpreter's last flush at exit does not fail again."""
     try:
@@ -75,25 +95,35 @@ def command(main: Callable[..., int | None]) -> Callable[..., int]:
     (`exit_on_ctrl_c`), a closed stdout returns 141, a KeyboardInterrupt main lets through returns 130.
 
     Called as the command (no argv), the Ctrl-C guard stays to the end of the process, its exit hooks
-    included; called with argv (from Python, a test), the previous handler is back on return.
+    included, and an `abandon`ed thread still running makes it leave at once with main's code; called
+    with argv (from Python, a test), the previous handler is back on return and nothing exits.
     """
 
     @functools.wraps(main)
     def run(argv: list[str] | None = None) -> int:
         restore = exit_on_ctrl_c()
         try:
-            try:
-                code = main(argv)
-            finally:
-                sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's flush at exit
-        except BrokenPipeError:
-            _drop_stdout()
-            return SIGPIPE_EXIT
-        except KeyboardInterrupt:
-            return INTERRUPTED_EXIT
+            code = _outcome(main, argv)
         finally:
             if argv is not None:
                 restore()
-        return code or 0
+        if argv is None and any(thread.is_alive() for thread in _abandoned):
+            _exit_now(code)
+        return code
 
     return run
+
+
+def _outcome(main: Callable[..., int | None], argv: list[str] | None) -> int:
+    """main's exit code, 141 for a closed stdout, 130 for a KeyboardInterrupt."""
+    try:
+        try:
+            code = main(argv)
+        finally:
+            sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's flush at exit
+    except BrokenPipeError:
+        _drop_stdout()
+        return SIGPIPE_EXIT
+    except KeyboardInterrupt:
+        return INTERRUPTED_EXIT
+    return code or 0

@@ -6,10 +6,12 @@ and the console scripts called themselves `python -m ...`.
 """
 
 import importlib
+import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -77,6 +79,9 @@ def test_command_name():
         sys.argv[0] = saved
 
 
+SHUTDOWN_S = 8.0  # from Ctrl-C to the command's exit, whenever it comes (on a busy 2-core machine)
+
+
 def _loaded(pid: int, library: str) -> bool:
     try:
         with open(f"/proc/{pid}/maps") as fh:
@@ -85,31 +90,90 @@ def _loaded(pid: int, library: str) -> bool:
         return False
 
 
-def _ctrl_c(proc, timeout_s: float = 60.0) -> tuple[int, str, float]:
-    """Ctrl-C as a terminal sends it (to the whole process group); (exit code, output, seconds to exit)."""
-    os.killpg(proc.pid, signal.SIGINT)
-    sent = time.monotonic()
-    out, _ = proc.communicate(timeout=timeout_s)
-    return proc.returncode, out, time.monotonic() - sent
+class Command:
+    """A command started in a session of its own (as a terminal's foreground job), its output read as it comes."""
+
+    def __init__(self, args: list[str], env: dict | None = None):
+        self.proc = subprocess.Popen(
+            [sys.executable, *args],
+            cwd=ROOT,
+            env=dict(os.environ, PYTHONUNBUFFERED="1", **(env or {})),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,  # the test's Ctrl-C reaches the command and its children, not pytest
+        )
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=lambda: self.lines.extend(self.proc.stdout), daemon=True)
+        self._reader.start()
+
+    def wait_for(self, text: str, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not any(text in line for line in self.lines):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.proc.kill()
+                raise AssertionError(f"no {text!r} within {timeout_s} s:\n{''.join(self.lines)[-3000:]}")
+            time.sleep(0.05)
+
+    def ctrl_c(self) -> tuple[int, str, float]:
+        """Ctrl-C as a terminal sends it (to the whole process group): (exit code, output, seconds to exit)."""
+        os.killpg(self.proc.pid, signal.SIGINT)
+        sent = time.monotonic()
+        try:
+            rc = self.proc.wait(timeout=90)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            raise
+        seconds = time.monotonic() - sent
+        self._reader.join(timeout=30)
+        return rc, "".join(self.lines), seconds
 
 
-def _start_learner(tmp_path, *extra):
-    args = ["--config", "configs/smoke_cartpole.yaml", "--total-frames", "50000000", "--run-dir", str(tmp_path)]
-    return _python(
-        "-m",
-        "learner",
-        *args,
-        *extra,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,  # the test's Ctrl-C reaches the learner and its actors, not pytest
-    )
+def _learner(tmp_path, **env) -> Command:
+    config = ["--config", "configs/smoke_cartpole.yaml", "--total-frames", "50000000", "--run-dir", str(tmp_path)]
+    return Command(["-m", "learner", *config], env)
+
+
+def _assert_stopped(tmp_path, rc: int, out: str, seconds: float) -> None:
+    assert rc == 130 and "Traceback" not in out, (rc, out)
+    assert seconds < SHUTDOWN_S, f"{seconds:.1f} s from Ctrl-C to exit:\n{out}"
+    summary = tmp_path / "smoke_cartpole" / "summary.json"
+    if summary.exists():  # the run had been built: it says how it ended
+        assert json.loads(summary.read_text())["outcome"] == "stopped by Ctrl-C"
 
 
 def test_ctrl_c_while_jax_imports_prints_one_line(tmp_path):
-    proc = _start_learner(tmp_path)
+    learner = _learner(tmp_path)
     deadline = time.monotonic() + 60
-    while not _loaded(proc.pid, "jaxlib") and proc.poll() is None and time.monotonic() < deadline:
+    while not _loaded(learner.proc.pid, "jaxlib") and learner.proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
-    rc, out, _ = _ctrl_c(proc)
-    assert rc == 130 and out == "interrupted\n", (rc, out)
+    rc, out, seconds = learner.ctrl_c()
+    assert rc == 130 and out == "interrupted\n" and seconds < SHUTDOWN_S, (rc, out, seconds)
+
+
+@pytest.mark.parametrize("delay_s", [2.0, 5.0])
+def test_ctrl_c_at_any_moment_of_start_up(tmp_path, delay_s):
+    learner = _learner(tmp_path)
+    time.sleep(delay_s)
+    _assert_stopped(tmp_path, *learner.ctrl_c())
+
+
+def test_ctrl_c_while_the_actors_start_and_the_train_step_compiles(tmp_path):
+    # A cold compile cache: the learner's compile and the actors' set-up take their longest.
+    learner = _learner(tmp_path, JAX_COMPILATION_CACHE_DIR=str(tmp_path / "jax-cache"))
+    learner.wait_for("] run ", 120)  # the run is built; next: spawn the actors, compile the train step
+    time.sleep(0.5)
+    _assert_stopped(tmp_path, *learner.ctrl_c())
+
+
+def test_ctrl_c_while_training(tmp_path):
+    learner = _learner(tmp_path)
+    learner.wait_for("] frames ", 180)  # a progress line: training has started
+    _assert_stopped(tmp_path, *learner.ctrl_c())
+
+
+def test_ctrl_c_stops_remote_actors_that_are_still_starting():
+    actors = Command(["-m", "actor", "--learner", "127.0.0.1:1", "--processes", "2"], {"ASYNCRL_AUTHKEY": "k" * 32})
+    time.sleep(3.0)  # its processes import JAX
+    rc, out, seconds = actors.ctrl_c()
+    assert rc == 130 and "Traceback" not in out and seconds < SHUTDOWN_S, (rc, out, seconds)
