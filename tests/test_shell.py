@@ -60,7 +60,7 @@ def test_usage_names_the_command_as_typed(module, monkeypatch, capsys):
     main = importlib.import_module(MAIN[module]).main
     for argv0, name in [
         (os.path.join(ROOT, *MAIN[module].split(".")) + ".py", f"python -m {module}"),  # as `python -m` sets it
-        (f"/somewhere/.venv/bin/{SCRIPTS[module]}", SCRIPTS[module]),  # the console script
+        (os.path.join(".venv", "bin", SCRIPTS[module]), SCRIPTS[module]),  # the console script
     ]:
         monkeypatch.setattr(sys, "argv", [argv0, "--help"])
         with pytest.raises(SystemExit) as info:
@@ -73,7 +73,7 @@ def test_command_name():
     assert shell.command_name("learner") == "python -m learner"  # pytest's argv[0] is no console script
     saved = sys.argv[0]
     try:
-        sys.argv[0] = "/usr/local/bin/asyncrl-plot"
+        sys.argv[0] = os.path.join(".venv", "bin", "asyncrl-plot")
         assert shell.command_name("learner.plot") == "asyncrl-plot"
     finally:
         sys.argv[0] = saved
