@@ -21,10 +21,10 @@ WORKDIR /app
 # Dependencies first, from pyproject.toml alone, so code edits do not re-download them:
 # empty packages let pip resolve and install the project's requirements.
 # constraints.txt pins the versions .ci/run tested, so a build next month gets the same ones.
-COPY pyproject.toml README.md constraints.txt ./
+COPY pyproject.toml README.md LICENSE constraints.txt ./
 RUN mkdir actor learner common \
     && touch actor/__init__.py learner/__init__.py common/__init__.py \
-    && pip install "setuptools>=68" wheel \
+    && pip install "setuptools>=77" wheel \
     && pip install -c constraints.txt ".[tensorboard]" \
     && pip uninstall -y asyncrl \
     && rm -rf actor learner common build *.egg-info

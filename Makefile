@@ -11,11 +11,16 @@ BIN := $(VENV)/bin
 
 .PHONY: train play test test-slow lint install clean
 
+# One line per step; pip's own output only on an error.
 $(BIN)/.installed: pyproject.toml constraints.txt
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,plot,track]'
-	touch $@
+	@echo "install: the virtualenv $(VENV) ($(PYTHON))"
+	@$(PYTHON) -m venv $(VENV)
+	@echo "install: pip"
+	@$(BIN)/pip install --quiet --upgrade pip
+	@echo "install: asyncrl and its dependencies (pinned by constraints.txt; a few minutes the first time)"
+	@$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,plot,track]'
+	@touch $@
+	@echo "install: done"
 
 install: $(BIN)/.installed
 

@@ -16,14 +16,20 @@ import time
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
 from common.process import enable_compile_cache
+from common.shell import command, command_name
 
 enable_compile_cache()
 
 ENTRY = "actor.remote:main_entry"
+# An acting process stops within one poll of the stop flag (0.5 s); one still importing JAX or compiling
+# does not look at it for seconds, and an unsent unroll is lost either way: terminated after this.
+STOP_DEADLINE_S = 2.0
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m actor", description="Run remote actors for a learner on another host.")
+    p = argparse.ArgumentParser(
+        prog=command_name("actor"), description="Run remote actors for a learner on another host."
+    )
     p.add_argument(
         "--learner", required=True, metavar="HOST:PORT", help="the learner's remote.host:remote.port, e.g. learner:7777"
     )
@@ -31,6 +37,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+@command
 def main(argv=None) -> int:
     args = parse_args(argv)
     from common.config import ConfigError
@@ -61,7 +68,7 @@ def main(argv=None) -> int:
             code = p.exitcode  # a process gave up (wrong authkey) or crashed: stop the rest too
             break
     stop.set()
-    stop_processes(procs, deadline_s=10.0)
+    stop_processes(procs, deadline_s=STOP_DEADLINE_S)
     return 130 if reason[:1] == ["Ctrl-C"] else code
 
 

@@ -18,16 +18,20 @@ from __future__ import annotations
 
 import os
 import signal
+from typing import TYPE_CHECKING
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
 import numpy as np
 
-from actor.policy import Policy
-from common.config import Config, frames_per_update, from_dict, is_value_method
-from common.env import make_env
-from common.model import build_model
-from common.weights import load_model_file
+from common.config import frames_per_update, from_dict, is_value_method
+from common.shell import command, command_name
+
+if TYPE_CHECKING:
+    from common.config import Config
+
+# JAX, Keras and the envs are imported where they are used, not here: the command's Ctrl-C guard
+# (`common.shell.command`) is in place only once main runs, and they take seconds to import.
 
 # The evaluation actor yields the cores to the learner and actors once it is set up: scoring is a side
 # job, and a greedy policy that never serves (Breakout) plays each game to the time limit.
@@ -95,6 +99,10 @@ def play_episodes(
     max_steps: int = 1_000_000,
 ) -> list[dict]:
     """`first_episodes` of `episodes` envs run side by side (epsilon: the value methods' sampling)."""
+    from actor.policy import Policy
+    from common.env import make_env
+    from common.weights import load_model_file
+
     env = make_env(cfg.env, episodes, seed=seed)
     try:
         model = load_model_file(cfg, env.spec, weights_path, seed)
@@ -124,7 +132,7 @@ def parse_args(argv=None):
     import argparse
 
     p = argparse.ArgumentParser(
-        prog="python -m actor.evaluate",
+        prog=command_name("actor.evaluate"),
         description="Score saved weights over N games under a named protocol: per-episode scores and lengths, "
         "mean, std and a 95%% interval, printed and optionally written as JSON.",
     )
@@ -192,6 +200,7 @@ def report(cfg, weights: str, args, games: list[dict]) -> dict:
     }
 
 
+@command
 def main(argv=None) -> int:
     import json
     import sys
@@ -235,6 +244,9 @@ def run_eval_actor(cfg_dict: dict, weights, conn, stop_flag, heartbeat, seed: in
     count (the learner's, when it asked), answers (frames of the weights evaluated, returns list).
     heartbeat: a `common.process.Heartbeat`, beaten while waiting and every agent step.
     """
+    from actor.policy import Policy
+    from common.env import make_env
+    from common.model import build_model
     from common.process import act_inline, parent_alive
 
     act_inline()

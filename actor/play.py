@@ -18,13 +18,14 @@ os.environ.setdefault("KERAS_BACKEND", "jax")
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 
 from common.process import catch_stop_signals, enable_compile_cache
+from common.shell import command, command_name
 
 enable_compile_cache()
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
-        prog="python -m actor.play",
+        prog=command_name("actor.play"),
         description="Play saved weights: print each episode's score and their mean, std, min and max; "
         "optionally show a window or record a GIF/MP4.",
     )
@@ -241,6 +242,7 @@ def _play_until_done_or_ctrl_c(env, model, algorithm: str, greedy: bool, args, s
     return stop.pressed() and len(results) < args.episodes
 
 
+@command
 def main(argv=None) -> int:
     args = parse_args(argv)
     from actor.video import VideoError, Window, check_display, check_record_path, open_recording

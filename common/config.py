@@ -98,7 +98,8 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class ActorConfig:
-    count: int = _f(2, "local actor processes spawned by the learner (0 allowed with remote.enabled)", ge=0, le=1024)
+    # Its lower bound depends on remote.enabled: checked in _check_cross_field.
+    count: int = _f(2, "local actor processes spawned by the learner (>= 1; 0 allowed with remote.enabled)", le=1024)
     unroll_length: int = _f(20, "T: agent steps per unroll (each unroll holds T+1 observations)", ge=1, le=10_000)
     weight_refresh_unrolls: int = _f(
         1, "an actor checks the weight board for newer weights every this many unrolls", ge=1
@@ -438,8 +439,9 @@ def _check_name(name: str) -> None:
 
 def _check_cross_field(cfg: Config) -> None:
     _check_name(cfg.name)
-    if cfg.actor.count == 0 and not cfg.remote.enabled:
-        raise ConfigError("actor.count: must be >= 1 unless remote.enabled (no actors means no experience)")
+    if cfg.actor.count < 0 or (cfg.actor.count == 0 and not cfg.remote.enabled):
+        bound = ">= 0" if cfg.remote.enabled else ">= 1 unless remote.enabled (no actors means no experience)"
+        raise ConfigError(f"actor.count: must be {bound}, got {cfg.actor.count}")
     if cfg.model.torso == "mlp" and not cfg.model.mlp_hidden:
         raise ConfigError("model.mlp_hidden: the mlp torso needs at least one layer")
     if cfg.model.core == "lstm" and cfg.algorithm != "a3c":

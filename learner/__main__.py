@@ -10,13 +10,14 @@ import sys
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
 from common.process import enable_compile_cache
+from common.shell import command, command_name
 
 enable_compile_cache()
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
-        prog="python -m learner",
+        prog=command_name("learner"),
         description="Train an asynchronous RL agent: spawns local actors, trains, writes runs/<name>/.",
     )
     p.add_argument("--config", help="YAML experiment file (default: built-in defaults, CartPole A3C)")
@@ -120,6 +121,7 @@ def choose_start(args: argparse.Namespace, overrides: dict):
     return cfg, False, args.overwrite
 
 
+@command
 def main(argv=None) -> int:
     args = parse_args(argv)
     from common import config as config_lib

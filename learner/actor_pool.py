@@ -121,6 +121,13 @@ class ActorPool:
         return sum(1 for p in self.procs if p is not None and p.is_alive())
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Ask every actor to stop, then terminate and finally kill stragglers. No child survives."""
+        """Ask every actor to stop, then terminate and finally kill stragglers. No child survives.
+
+        An actor that has handed over no unroll yet is killed at once: it is still importing JAX, building
+        its model or compiling (seconds, during which it does not look at the stop flag), and has nothing
+        to lose."""
         self.stop_flag.set()
+        for i, proc in enumerate(self.procs):
+            if proc is not None and proc.is_alive() and self.exp_queue.puts(i) == self._puts_at_start[i]:
+                proc.kill()
         stop_processes(self.procs, deadline_s=timeout)

@@ -129,6 +129,8 @@ class Evaluator:
             self._collect(timeout=wait_s)
         if self._stop is not None:
             self._stop.set()
-        stop_processes([self._proc], deadline_s=5.0)
+        # Waiting for an idle actor takes one poll (0.5 s); one still starting or playing would finish work
+        # nobody collects, so it is terminated.
+        stop_processes([self._proc], deadline_s=1.0)
         if self._conn is not None:
             self._conn.close()

@@ -21,6 +21,8 @@ os.environ.setdefault("KERAS_BACKEND", "jax")
 
 import numpy as np
 
+from common.shell import command, command_name
+
 MAX_ABS_DIFF = 1e-5  # the round trip may not move an output more than this
 
 
@@ -86,8 +88,9 @@ def signature(cfg) -> str:
     return "input obs [N, *obs] -> " + ("[q_values]" if is_value_method(cfg.algorithm) else "[logits, value]")
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m learner.export", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog=command_name("learner.export"), description=__doc__.split("\n\n")[0])
     p.add_argument("target", help="a run folder (its checkpoints/latest.weights.h5), a .weights.h5 or a .keras file")
     p.add_argument("--out", required=True, help="the .keras file to write")
     p.add_argument("--config", help="YAML or config.json the weights were trained with (default: the run's)")

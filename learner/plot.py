@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from common.run_record import run_config
+from common.shell import command, command_name
 
 GRID_POINTS = 200  # x positions a group's runs are interpolated to before averaging
 
@@ -189,8 +190,9 @@ def plot(curves: list[Curve], out: str, x_axis: str = "frames", title: str | Non
 # ---------------------------------------------------------------- command line
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m learner.plot", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog=command_name("learner.plot"), description=__doc__.split("\n\n")[0])
     p.add_argument("runs", nargs="+", metavar="RUN", help="run folder, or a folder of run folders")
     p.add_argument("--out", default="curves.png", help="picture to write: .png, .svg or .pdf (default: curves.png)")
     p.add_argument("--x", dest="x_axis", choices=["frames", "seconds"], default="frames")

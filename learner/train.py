@@ -11,6 +11,7 @@ import dataclasses
 import json
 import os
 import queue
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,7 @@ from common.config import Config, ConfigError, frames_per_update, is_value_metho
 from common.env import probe_spec
 from common.model import build_model, core_size, model_variables
 from common.process import catch_stop_signals, context, get_logger
+from common.shell import abandon
 from common.transport import ExperienceQueue, WeightBoard, unroll_fields
 from common.transport.schema import UnrollBounds, nbytes
 from common.transport.server import RemoteServer
@@ -48,6 +50,7 @@ from learner.train_step import (
 )
 
 log = get_logger("learner")
+STOP_POLL_S = 0.1  # how often the learner looks for a stop request while the train step compiles
 
 
 class NonFiniteTraining(RuntimeError):
@@ -137,7 +140,8 @@ def train(
     outcome = "completed"
     restore_signals = stop.install()
     try:
-        start_services(run)
+        if stop.reason is None:  # stopped while the run was built: spawn nothing, compile nothing
+            start_services(run, stop)
         outcome = train_loop(run, progress, stop)
     except BaseException as exc:
         outcome = f"error ({type(exc).__name__})"
@@ -310,7 +314,7 @@ def _learning_state(cfg: Config, model, ckpt_dir: str, update_frames: int, resum
 # ---------------------------------------------------------------- stage 2: start the services
 
 
-def start_services(run: Run) -> None:
+def start_services(run: Run, stop: StopRequest) -> None:
     """Spawn the actors, open the remote port, start the batcher and evaluator; compile the train step
     while the actors start up instead of when the first batch arrives."""
     run.pool.start()
@@ -318,9 +322,39 @@ def start_services(run: Run) -> None:
         run.remote.start()
     run.batcher.start()
     run.evaluator.start()
+    compile_ahead(run, stop)
+
+
+def compile_ahead(run: Run, stop: StopRequest) -> None:
+    """Compile the train step for the batch shapes in a thread, while this one waits for it or a stop request.
+
+    XLA cannot be interrupted, and a cold compile takes tens of seconds on a busy machine: a stop request
+    leaves it running in its (daemon) thread, `common.shell.abandon`ed, and the run shuts down at once
+    (`run.train_step` then stays the uncompiled function; the train loop does not call it once stopped).
+    The tracing (seconds) stays on this thread: Keras keeps its global state per thread."""
     B = run.cfg.learner.batch_unrolls
     batch_shapes = {k: jax.ShapeDtypeStruct((B, *shape), dtype) for k, (shape, dtype) in run.fields.items()}
-    run.train_step = run.train_step.lower(run.state, batch_shapes, np.float32(0.0)).compile()
+    lowered = run.train_step.lower(run.state, batch_shapes, np.float32(0.0))
+    if stop.reason is not None:
+        return
+    done: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            done["step"] = lowered.compile()
+        except BaseException as exc:  # raised again in the waiting thread
+            done["error"] = exc
+
+    thread = threading.Thread(target=work, name="train step compile", daemon=True)
+    thread.start()
+    while thread.is_alive() and stop.reason is None:
+        thread.join(STOP_POLL_S)
+    if thread.is_alive():
+        abandon(thread)
+        return
+    if "error" in done:
+        raise done["error"]
+    run.train_step = done["step"]
 
 
 # ---------------------------------------------------------------- stage 3: the train loop

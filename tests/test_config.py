@@ -56,6 +56,11 @@ def test_overrides_and_frozen():
         ({"model.torso": "resnet"}, "model.torso: 'resnet' is not allowed; choose one of"),
         ({"algorithm": "ppo"}, "algorithm: 'ppo' is not allowed"),
         ({"actor.count": 0}, "actor.count: must be >= 1 unless remote.enabled"),
+        (
+            {"actor.count": -1},
+            "actor.count: must be >= 1 unless remote.enabled (no actors means no experience), got -1",
+        ),
+        ({"actor.count": -1, "remote.enabled": True}, "actor.count: must be >= 0, got -1"),
         ({"remote.port": 70000}, "remote.port: must be <= 65535, got 70000"),
         ({"env": 3}, "env: expected a mapping"),
         ({"seed": -1}, "seed: must be >= 0, got -1"),
