@@ -434,16 +434,13 @@ def _check_cross_field(cfg: Config) -> None:
         raise ConfigError("actor.count: must be >= 1 unless remote.enabled (no actors means no experience)")
     if cfg.model.torso == "mlp" and not cfg.model.mlp_hidden:
         raise ConfigError("model.mlp_hidden: the mlp torso needs at least one layer")
-    if cfg.model.core == "lstm" and cfg.algorithm != "a3c":
-        raise ConfigError(
-            f"model.core: the lstm core is built for a3c (A3C-LSTM); {cfg.algorithm!r} is feed-forward only"
-        )
     if cfg.env.fire_after_life_loss and not cfg.env.id.startswith("ALE/"):
         raise ConfigError(
             f"env.fire_after_life_loss: needs an Atari game with lives (ALE/<Game>-v5), not {cfg.env.id!r}"
         )
-    if cfg.learner.correction == "vtrace" and cfg.algorithm != "a3c":
-        raise ConfigError(f"learner.correction: vtrace corrects the actor-critic; {cfg.algorithm!r} is a value method")
+    from common import algorithms  # the registry imports this module
+
+    algorithms.get(cfg).check_config(cfg)  # what the algorithm itself cannot use (e.g. an lstm core, vtrace)
     finals, probs = cfg.actor.epsilon_finals, cfg.actor.epsilon_probs
     if not finals or len(finals) != len(probs):
         raise ConfigError(
