@@ -450,23 +450,6 @@ def _check_cross_field(cfg: Config) -> None:
         raise ConfigError(f"actor.epsilon_probs: must sum to 1, got {sum(probs)}")
 
 
-VALUE_METHODS = ("q_1step", "sarsa_1step", "q_nstep")
-
-
-def frames_per_update(cfg: Config, frames_per_step: int) -> int:
-    """Frames one learner update trains on: B unrolls x T steps x E envs x frames per step.
-
-    The learner counts its frames with it, and the value methods' actors turn the weights'
-    version (= updates) back into frames for their epsilon schedule.
-    """
-    return cfg.learner.batch_unrolls * cfg.actor.unroll_length * cfg.env.num_envs * frames_per_step
-
-
-def is_value_method(algorithm: str) -> bool:
-    """Q-network methods (epsilon-greedy actors, target network) as opposed to actor-critic."""
-    return algorithm in VALUE_METHODS
-
-
 def to_dict(cfg: Config) -> dict:
     return dataclasses.asdict(cfg)
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from common.config import Config
+    from common.config import Config, LearnerConfig
 
 
 @dataclass(frozen=True)
@@ -73,6 +73,8 @@ class Algorithm(abc.ABC):
       uses_target_network: the learner keeps a target copy of the weights, refreshed every
         `learner.target_update_frames` (saved in checkpoints).
       greedy_by_default: `actor.play` acts greedily unless told `--sample`.
+      loss_stream_fields: unroll fields of shape [E, ...] the chunk loss reads (the timed ones, obs, actions,
+        rewards, dones and behaviour_logits, it always gets; an LSTM's core_h/core_c too).
     """
 
     name: str
@@ -84,6 +86,7 @@ class Algorithm(abc.ABC):
     carries_next_action: bool = False
     uses_target_network: bool = False
     greedy_by_default: bool = False
+    loss_stream_fields: tuple[str, ...] = ()
 
     def __repr__(self) -> str:
         return f"<algorithm {self.name} ({self.family})>"
@@ -97,7 +100,13 @@ class Algorithm(abc.ABC):
     def schedule(self, cfg: Config, frames_per_step: int) -> UpdateSchedule:
         """How this run counts batches, policy versions, frames and optimizer steps (`UpdateSchedule`)."""
         frames = cfg.learner.batch_unrolls * cfg.actor.unroll_length * cfg.env.num_envs * frames_per_step
-        return UpdateSchedule(frames)
+        epochs, minibatches = self.epochs_and_minibatches(cfg.learner)
+        return UpdateSchedule(frames, epochs, minibatches)
+
+    def epochs_and_minibatches(self, cfg: LearnerConfig) -> tuple[int, int]:
+        """How one batch becomes optimizer steps: `epochs` passes over it, each in `minibatches` parts of whole
+        env streams, one optimizer step per part. (1, 1): one step on the whole batch."""
+        return 1, 1
 
     # ------------------------------------------------------------ model and unrolls
 
@@ -132,3 +141,23 @@ class Algorithm(abc.ABC):
     @abc.abstractmethod
     def describe_sampling(self, epsilon: float) -> str:
         """How this algorithm's non-greedy policy acts, in words (play's protocol line)."""
+
+    # ------------------------------------------------------------ learning (traced inside the jitted train step)
+
+    @abc.abstractmethod
+    def make_chunk_loss(self, model: Any, cfg: LearnerConfig) -> Any:
+        """(trainable, non_trainable, target, chunk) -> (loss, (metrics, non_trainable)) for one chunk of c env
+        streams. `chunk` is time-major: obs [T+1, c, ...], actions, rewards, dones [T, c], behaviour_logits
+        [T, c, A], the `loss_stream_fields` [c, ...], core_h/core_c [c, H] for an LSTM, and entropy_coef (a
+        traced scalar). `target`: the target network's trainable values ([] without one). metrics: scalars
+        named `losses/*`."""
+
+    def make_optimizer(self, cfg: LearnerConfig, lr_schedule: Any) -> Any:
+        """The Keras optimizer, driven by `lr_schedule` (optimizer step -> learning rate) when annealed:
+        RMSprop with the paper's settings (Mnih et al. 2016: shared statistics, rho 0.99, epsilon 0.1)."""
+        import keras
+
+        lr = lr_schedule if cfg.anneal_lr else cfg.learning_rate
+        return keras.optimizers.RMSprop(
+            learning_rate=lr, rho=cfg.rms_rho, epsilon=cfg.rms_epsilon, global_clipnorm=cfg.max_grad_norm
+        )

@@ -2,7 +2,7 @@
 targets (`learner.correction: vtrace`, Espeholt et al. 2018).
 
 The model has a policy head (logits [N, A]) and a value head (V [N, 1]); actors sample from the
-logits and record them, so the learner can correct for policy lag.
+logits and record them, so the learner can correct for policy lag. The loss math is in `loss.py`.
 """
 
 from __future__ import annotations
@@ -46,6 +46,36 @@ class ActorCritic(Algorithm):
 
     def describe_sampling(self, epsilon: float) -> str:
         return "sampling from the policy"
+
+    def make_chunk_loss(self, model: Any, cfg: Any) -> Any:
+        """Policy gradient + value_coef x value error - entropy_coef x entropy over a chunk (`a3c_loss_fn`),
+        with n-step returns, or V-trace targets from the chunk's behaviour logits (`learner.correction`)."""
+        from common.algorithms.actor_critic.loss import a3c_loss_fn
+        from common.algorithms.forward import make_sequence_forward
+
+        vtrace = cfg.correction == "vtrace"
+        forward = make_sequence_forward(model)
+
+        def a3c_loss(trainable, non_trainable, target, chunk):
+            (logits, values), non_trainable = forward(trainable, non_trainable, chunk)  # [T+1, c, A], [T+1, c, 1]
+            values = values[..., 0]
+            loss, metrics = a3c_loss_fn(
+                logits[:-1],
+                values[:-1],
+                values[-1],
+                chunk["actions"],
+                chunk["rewards"],
+                chunk["dones"],
+                cfg.gamma,
+                cfg.value_coef,
+                chunk["entropy_coef"],
+                chunk["behaviour_logits"] if vtrace else None,
+                cfg.vtrace_rho_bar,
+                cfg.vtrace_c_bar,
+            )
+            return loss, (metrics, non_trainable)
+
+        return a3c_loss
 
 
 A3C = ActorCritic("a3c")
