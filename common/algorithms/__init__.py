@@ -27,7 +27,7 @@ def get(cfg_or_name: Any) -> Algorithm:
     for a name that is not registered."""
     if isinstance(cfg_or_name, Algorithm):
         return cfg_or_name
-    name = cfg_or_name if isinstance(cfg_or_name, str) else cfg_or_name.algorithm
+    name = cfg_or_name if isinstance(cfg_or_name, str) else getattr(cfg_or_name, "algorithm", cfg_or_name)
     try:
         return _REGISTRY[name]
     except (KeyError, TypeError):
