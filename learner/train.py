@@ -19,9 +19,8 @@ from typing import Any
 import jax
 import numpy as np
 
-from common import algorithms
+from common import algorithms, run_record
 from common import config as config_lib
-from common import run_record
 from common.algorithms import Algorithm, UpdateSchedule
 from common.config import Config, ConfigError, stop_frames
 from common.env import probe_spec
