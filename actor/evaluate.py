@@ -24,7 +24,8 @@ os.environ.setdefault("KERAS_BACKEND", "jax")
 
 import numpy as np
 
-from common.config import frames_per_update, from_dict, is_value_method
+from common import algorithms
+from common.config import from_dict
 from common.shell import command, command_name
 
 if TYPE_CHECKING:
@@ -178,7 +179,7 @@ def report(cfg, weights: str, args, games: list[dict]) -> dict:
 
     env = cfg.env
     protocol = {"name": args.protocol, "policy": "sample" if args.sample else "greedy"}
-    if args.sample and is_value_method(cfg.algorithm):
+    if args.sample and algorithms.get(cfg).uses_epsilon:
         protocol["epsilon"] = args.epsilon
     if is_atari(env.id):
         protocol.update(
@@ -213,7 +214,7 @@ def main(argv=None) -> int:
     try:
         cfg, weights = protocol_config(args)
         print(f"evaluating {weights}: {cfg.algorithm} on {cfg.env.id}, protocol {args.protocol}", flush=True)
-        epsilon = args.epsilon if args.sample and is_value_method(cfg.algorithm) else 0.0
+        epsilon = args.epsilon if args.sample and algorithms.get(cfg).uses_epsilon else 0.0
         games = play_episodes(cfg, weights, args.episodes, args.seed, not args.sample, epsilon, args.max_steps)
     except (ConfigError, WeightsError, PlayError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -256,7 +257,7 @@ def run_eval_actor(cfg_dict: dict, weights, conn, stop_flag, heartbeat, seed: in
     try:
         model = build_model(env.spec, cfg.model, seed=seed, algorithm=cfg.algorithm)
         policy = Policy(model, cfg.algorithm, cfg.learner.eval_episodes, seed, greedy=True)
-        update_frames = frames_per_update(cfg, env.spec.frames_per_step)
+        schedule = algorithms.get(cfg).schedule(cfg, env.spec.frames_per_step)
         os.nice(EVAL_NICENESS)  # after the set-up, which the hung-actor check times at normal priority
         while not stop_flag.is_set() and parent_alive(parent_pid):
             heartbeat.beat()
@@ -268,7 +269,7 @@ def run_eval_actor(cfg_dict: dict, weights, conn, stop_flag, heartbeat, seed: in
                 continue
             policy.load(*newest)
             returns = first_episode_returns(env, policy, tick=heartbeat.beat)
-            conn.send((policy.version * update_frames, returns))
+            conn.send((schedule.frames_at(policy.version), returns))
     finally:
         env.close()
 

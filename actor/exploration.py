@@ -30,12 +30,13 @@ def epsilon_at(frames: float, final, anneal_frames: int, start: float = 1.0):
 
 
 def epsilon_schedule(cfg, actor_id: int, frames_per_step: int):
-    """version -> epsilons [E] of this actor's envs in a value-method run (the learner's frames are its version
-    x the frames per update); None for a3c, which samples from its policy instead."""
-    from common.config import frames_per_update, is_value_method
+    """version -> epsilons [E] of this actor's envs, for an algorithm that explores with epsilon (the learner's
+    frames at a policy version come from its `UpdateSchedule`); None for one that samples from its policy."""
+    from common import algorithms
 
-    if not is_value_method(cfg.algorithm):
+    algo = algorithms.get(cfg)
+    if not algo.uses_epsilon:
         return None
     final = draw_final_epsilons(cfg.actor.epsilon_finals, cfg.actor.epsilon_probs, cfg.seed, actor_id, cfg.env.num_envs)
-    update_frames = frames_per_update(cfg, frames_per_step)
-    return lambda version: epsilon_at(version * update_frames, final, cfg.actor.epsilon_anneal_frames)
+    schedule = algo.schedule(cfg, frames_per_step)
+    return lambda version: epsilon_at(schedule.frames_at(version), final, cfg.actor.epsilon_anneal_frames)

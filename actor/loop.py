@@ -14,7 +14,8 @@ import numpy as np
 
 from actor.exploration import epsilon_schedule
 from actor.policy import Policy
-from common.config import Config, from_dict, is_value_method
+from common import algorithms
+from common.config import Config, from_dict
 from common.env import make_env
 from common.process import act_inline, catch_stop_signals, guarded_entry, parent_alive
 from common.transport import UnrollSink, WeightSource
@@ -35,8 +36,10 @@ class Unroller:
     def __init__(self, cfg: Config, env, policy: Policy):
         self.env, self.policy = env, policy
         self.length, self.gamma = cfg.actor.unroll_length, cfg.learner.gamma
-        self.value_method = is_value_method(cfg.algorithm)
-        self.sarsa = cfg.algorithm == "sarsa_1step"
+        algo = algorithms.get(cfg)
+        self.played_actions = algo.records_played_actions
+        self.carries_next_action = algo.carries_next_action
+        self.records_epsilon = algo.uses_epsilon
         self.obs = env.reset()  # [E, *obs_shape]
         self.carried = None  # Sarsa: (actions [E], Q values [E, A]) chosen at obs, taken first next unroll
 
@@ -48,10 +51,10 @@ class Unroller:
             slot[name][:] = x  # unrolls its model from it
         for t in range(self.length):
             self._step(slot, t)
-        if self.sarsa:  # choose a_T now: it is both the bootstrap action and the first action of the next unroll
+        if self.carries_next_action:  # choose a_T now: the bootstrap action and the first of the next unroll
             self.carried = policy.act(self.obs)
             slot["bootstrap_action"][:] = self.env.actions_to_play(self.carried[0])
-        if self.value_method:
+        if self.records_epsilon:
             slot["epsilon"][:] = policy.epsilon
 
     def _step(self, slot: dict[str, np.ndarray], t: int) -> None:
@@ -67,7 +70,7 @@ class Unroller:
         # Q(s, FIRE) from it; A3C's policy gradient would take it as the policy's choice, however unlikely the
         # policy rates FIRE there, so A3C records the action the policy sampled: the outcome does not depend on
         # it, so on-policy its expected gradient is zero.
-        slot["actions"][t] = step.actions if self.value_method else actions
+        slot["actions"][t] = step.actions if self.played_actions else actions
         slot["behaviour_logits"][t] = outputs
         slot["rewards"][t] = step.reward
         slot["dones"][t] = step.done

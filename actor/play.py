@@ -106,15 +106,10 @@ def _check_protocol_flags(args, cfg) -> None:
 
 
 def describe_protocol(cfg, greedy: bool, epsilon: float) -> str:
-    from common.config import is_value_method
+    from common import algorithms
     from common.env import is_atari
 
-    if greedy:
-        policy = "greedy"
-    elif is_value_method(cfg.algorithm):
-        policy = f"epsilon-greedy (epsilon {epsilon})"
-    else:
-        policy = "sampling from the policy"
+    policy = "greedy" if greedy else algorithms.get(cfg).describe_sampling(epsilon)
     if is_atari(cfg.env.id):
         policy += f", up to {cfg.env.noop_max} no-op starts, sticky actions {cfg.env.sticky_actions}"
     return policy
@@ -246,7 +241,8 @@ def _play_until_done_or_ctrl_c(env, model, algorithm: str, greedy: bool, args, s
 def main(argv=None) -> int:
     args = parse_args(argv)
     from actor.video import VideoError, Window, check_display, check_record_path, open_recording
-    from common.config import ConfigError, is_value_method
+    from common import algorithms
+    from common.config import ConfigError
     from common.env import make_env
     from common.weights import WeightsError
 
@@ -258,7 +254,7 @@ def main(argv=None) -> int:
     try:
         cfg, weights = resolve(args)
         _check_protocol_flags(args, cfg)
-        greedy = args.greedy if args.greedy is not None else is_value_method(cfg.algorithm)
+        greedy = args.greedy if args.greedy is not None else algorithms.get(cfg).greedy_by_default
         if args.render:
             check_display()
         if args.record:

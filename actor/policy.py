@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from common.config import is_value_method
+from common import algorithms
 from common.model import initial_core, reset_core
 
 
@@ -33,68 +33,58 @@ def _one_step(model):
     return call
 
 
-def make_policy_step(model, algorithm: str = "a3c", greedy: bool = False):
+def make_policy_step(model, algorithm="a3c", greedy: bool = False):
     """Jitted (params, obs [E, ...], key, epsilon, core) -> (actions [E] int32, outputs [E, A], next key, core).
 
-    a3c samples from the policy logits (outputs = logits); the value methods act
-    epsilon-greedily on the Q values (outputs = Q values; epsilon is ignored by a3c).
-    greedy: always the argmax (evaluation).
+    The algorithm (a name or an `Algorithm`) picks the actions (`Algorithm.sample_actions`: a3c samples
+    from the policy logits, the value methods act epsilon-greedily on the Q values; epsilon is ignored by
+    a3c); outputs are its per-action head (logits or Q values). greedy: always the argmax (evaluation).
     core: the recurrent state, `common.model.initial_core(model, E)` at the start
     ((), for feed-forward models; (h [E, H], c [E, H]) for `model.core: lstm`); the
     caller zeroes the rows of envs whose episode ended (`common.model.reset_core`).
     """
     import jax
-    import jax.numpy as jnp
 
     call = _one_step(model)
-    value_method = is_value_method(algorithm)
+    algo = algorithms.get(algorithm)
 
     def policy_step(params, obs, key, epsilon, core):
         key, k1, k2 = jax.random.split(key, 3)
         outputs, core = call(params, obs, core)
-        head = outputs[0]  # logits or Q values, [E, A]
-        if greedy:
-            actions = jnp.argmax(head, axis=-1)
-        elif value_method:
-            explore = jax.random.uniform(k1, head.shape[:1]) < epsilon
-            random_actions = jax.random.randint(k2, head.shape[:1], 0, head.shape[-1])
-            actions = jnp.where(explore, random_actions, jnp.argmax(head, axis=-1))
-        else:
-            actions = jax.random.categorical(k1, head)
-        return actions.astype("int32"), head, key, core
+        actions = algo.greedy_actions(outputs) if greedy else algo.sample_actions(outputs, (k1, k2), epsilon)
+        return actions.astype("int32"), outputs[0], key, core  # outputs[0]: the per-action head [E, A]
 
     return jax.jit(policy_step)
 
 
-def make_value_step(model, algorithm: str = "a3c"):
-    """Jitted (params, obs [E, ...], core) -> state values [E] float32: V(obs) for a3c, max_a Q(obs, a) otherwise.
+def make_value_step(model, algorithm="a3c"):
+    """Jitted (params, obs [E, ...], core) -> state values [E] float32 (`Algorithm.state_value`: V(obs) for
+    a3c, max_a Q(obs, a) for the value methods).
 
     core: the recurrent state the model holds before it sees `obs` (as in `make_policy_step`).
     """
     import jax
-    import jax.numpy as jnp
 
     call = _one_step(model)
-    value_method = is_value_method(algorithm)
+    algo = algorithms.get(algorithm)
 
     def value_step(params, obs, core):
         outputs, _ = call(params, obs, core)
-        if value_method:
-            return jnp.max(outputs[0], axis=-1)  # Q values [E, A] -> [E]
-        return outputs[1][:, 0]  # value [E, 1] -> [E]
+        return algo.state_value(outputs)
 
     return jax.jit(value_step)
 
 
 class Policy:
-    """Acts in `num_envs` envs at once with `model`: sample (a3c), epsilon-greedy (value methods) or greedy.
+    """Acts in `num_envs` envs at once with `model` as `algorithm` (a name or an `Algorithm`) does: sample
+    (a3c), epsilon-greedy (value methods) or greedy.
 
     Starts with the model's own weights (version -1); `load` swaps in published ones.
     Per step: `act(obs)`, step the envs, then `end_episodes(done)` so a recurrent core
     starts every new game from zero.
     """
 
-    def __init__(self, model, algorithm: str, num_envs: int, seed: int, greedy: bool = False):
+    def __init__(self, model, algorithm, num_envs: int, seed: int, greedy: bool = False):
         import jax
 
         self.model = model

@@ -25,8 +25,8 @@ os.environ.setdefault("KERAS_BACKEND", "jax")
 
 def load_run(run_dir: str, frames: int):
     """(cfg, spec, model, optimizer, train state, updates, entropy schedule) at checkpoint `frames` of `run_dir`."""
+    from common import algorithms
     from common import config as config_lib
-    from common.config import frames_per_update
     from common.env import probe_spec
     from common.model import build_model
     from learner.train import _learning_state  # the learner's own --resume path: optimizer, schedule, state
@@ -35,12 +35,12 @@ def load_run(run_dir: str, frames: int):
     cfg = config_lib.load(os.path.join(run_dir, "config.json"))  # with what later legs changed
     spec = probe_spec(cfg.env)
     model = build_model(spec, cfg.model, seed=cfg.seed, algorithm=cfg.algorithm)
-    update_frames = frames_per_update(cfg, spec.frames_per_step)
+    schedule = algorithms.get(cfg).schedule(cfg, spec.frames_per_step)
     with tempfile.TemporaryDirectory() as one:  # a resume takes the newest checkpoint of a folder
         for ext in ("weights.h5", "state.h5"):
             shutil.copy(os.path.join(run_dir, "checkpoints", f"{frames}.{ext}"), one)
-        optimizer, _, state, before, _ = _learning_state(cfg, model, one, update_frames, resume=True)
-    entropy = make_entropy_schedule(cfg.learner, cfg.total_frames, update_frames)
+        optimizer, _, state, before, _ = _learning_state(cfg, model, one, schedule, resume=True)
+    entropy = make_entropy_schedule(cfg.learner, cfg.total_frames, schedule.frames_per_batch)
     return cfg, spec, model, optimizer, state, before.updates, entropy
 
 

@@ -444,16 +444,13 @@ def _check_cross_field(cfg: Config) -> None:
         raise ConfigError(f"actor.count: must be {bound}, got {cfg.actor.count}")
     if cfg.model.torso == "mlp" and not cfg.model.mlp_hidden:
         raise ConfigError("model.mlp_hidden: the mlp torso needs at least one layer")
-    if cfg.model.core == "lstm" and cfg.algorithm != "a3c":
-        raise ConfigError(
-            f"model.core: the lstm core is built for a3c (A3C-LSTM); {cfg.algorithm!r} is feed-forward only"
-        )
     if cfg.env.fire_after_life_loss and not cfg.env.id.startswith("ALE/"):
         raise ConfigError(
             f"env.fire_after_life_loss: needs an Atari game with lives (ALE/<Game>-v5), not {cfg.env.id!r}"
         )
-    if cfg.learner.correction == "vtrace" and cfg.algorithm != "a3c":
-        raise ConfigError(f"learner.correction: vtrace corrects the actor-critic; {cfg.algorithm!r} is a value method")
+    from common import algorithms  # the registry imports this module
+
+    algorithms.get(cfg).check_config(cfg)  # what the algorithm itself cannot use (e.g. an lstm core, vtrace)
     finals, probs = cfg.actor.epsilon_finals, cfg.actor.epsilon_probs
     if not finals or len(finals) != len(probs):
         raise ConfigError(
@@ -463,27 +460,10 @@ def _check_cross_field(cfg: Config) -> None:
         raise ConfigError(f"actor.epsilon_probs: must sum to 1, got {sum(probs)}")
 
 
-VALUE_METHODS = ("q_1step", "sarsa_1step", "q_nstep")
-
-
-def frames_per_update(cfg: Config, frames_per_step: int) -> int:
-    """Frames one learner update trains on: B unrolls x T steps x E envs x frames per step.
-
-    The learner counts its frames with it, and the value methods' actors turn the weights'
-    version (= updates) back into frames for their epsilon schedule.
-    """
-    return cfg.learner.batch_unrolls * cfg.actor.unroll_length * cfg.env.num_envs * frames_per_step
-
-
 def stop_frames(cfg: Config) -> int:
     """Where a session's training ends: the budget, or `run.stop_at_frames` before it (the schedules still
     anneal over the whole budget)."""
     return min(cfg.total_frames, cfg.run.stop_at_frames or cfg.total_frames)
-
-
-def is_value_method(algorithm: str) -> bool:
-    """Q-network methods (epsilon-greedy actors, target network) as opposed to actor-critic."""
-    return algorithm in VALUE_METHODS
 
 
 def to_dict(cfg: Config) -> dict:

@@ -1,4 +1,5 @@
-"""Keras 3 model builders: torso (paper / nature / mlp) + heads (policy logits and value, or Q values).
+"""Keras 3 model builders: torso (paper / nature / mlp), optional LSTM core, then the algorithm's heads
+(`common.algorithms`: policy logits and value, or Q values).
 
 Pixel inputs are the env's `[stack, H, W] uint8` frames; the model rescales them
 to [0, 1] and moves the stack to the channel axis itself, so nothing upstream
@@ -18,7 +19,8 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from common.config import ConfigError, ModelConfig, is_value_method
+from common import algorithms
+from common.config import ConfigError, ModelConfig
 from common.env import EnvSpec
 
 # Smallest screen whose conv stack still leaves a >= 1 pixel feature map.
@@ -66,13 +68,15 @@ def _dense(x, units: int, init: str, norm: bool):
     return layers.Activation("relu", name="fc")(x)
 
 
-def build_model(spec: EnvSpec, cfg: ModelConfig, seed: int = 0, algorithm: str = "a3c") -> keras.Model:
-    """Functional model for `algorithm`.
+def build_model(
+    spec: EnvSpec, cfg: ModelConfig, seed: int = 0, algorithm: str | algorithms.Algorithm = "a3c"
+) -> keras.Model:
+    """Functional model for `algorithm` (a name or an `Algorithm`): torso, then the algorithm's heads.
 
-    a3c: obs [N, *obs_shape] -> [logits [N, A], value [N, 1]];
-    a3c with `cfg.core == "lstm"`: a sequence model, see `_recurrent_a3c`;
-    value methods: obs [N, *obs_shape] -> [q_values [N, A]] (a one-element list, the same calling pattern).
+    Feed-forward: obs [N, *obs_shape] -> the heads, a list even of one (a3c: [logits [N, A], value [N, 1]];
+    value methods: [q_values [N, A]]). With `cfg.core == "lstm"`: a sequence model, see `_recurrent`.
     """
+    algo = algorithms.get(algorithm)
     torso = resolve_torso(spec, cfg)
     if torso in ("paper", "nature"):
         if not spec.is_pixels or len(spec.obs_shape) != 3:
@@ -86,12 +90,9 @@ def build_model(spec: EnvSpec, cfg: ModelConfig, seed: int = 0, algorithm: str =
     obs = keras.Input(shape=spec.obs_shape, dtype=spec.obs_dtype, name="obs")
     features = _torso(obs, spec, cfg, torso)  # [N, F]
     if cfg.core == "lstm":
-        return _recurrent_a3c(spec, cfg, keras.Model(obs, features, name=f"torso_{torso}"), torso)
-    if is_value_method(algorithm):
-        q_values = layers.Dense(spec.num_actions, name="q_values")(features)
-        return keras.Model(obs, [q_values], name=f"q_{torso}")
-    logits, value = _a3c_heads(features, spec.num_actions)
-    return keras.Model(obs, [logits, value], name=f"a3c_{torso}")
+        return _recurrent(spec, cfg, keras.Model(obs, features, name=f"torso_{torso}"), torso, algo)
+    heads = algo.build_heads(features, spec.num_actions)
+    return keras.Model(obs, heads, name=f"{algo.model_prefix}_{torso}")
 
 
 def _torso(obs, spec: EnvSpec, cfg: ModelConfig, torso: str):
@@ -113,21 +114,16 @@ def _torso(obs, spec: EnvSpec, cfg: ModelConfig, torso: str):
     return _conv_torso(x, torso, cfg.init, cfg.dense_norm)
 
 
-def _a3c_heads(x, num_actions: int):
-    """features [..., F] -> (policy logits [..., A], value [..., 1])."""
-    # A small policy init keeps the first policy near uniform (every action explored).
-    logits = layers.Dense(num_actions, name="policy_logits", kernel_initializer=keras.initializers.Orthogonal(0.01))(x)
-    value = layers.Dense(1, name="value", kernel_initializer=keras.initializers.Orthogonal(1.0))(x)
-    return logits, value
-
-
-def _recurrent_a3c(spec: EnvSpec, cfg: ModelConfig, torso_model: keras.Model, torso: str) -> keras.Model:
-    """A3C-LSTM (Mnih et al. 2016): torso -> LSTM(`lstm_size`) -> heads, over a sequence.
+def _recurrent(
+    spec: EnvSpec, cfg: ModelConfig, torso_model: keras.Model, torso: str, algo: algorithms.Algorithm
+) -> keras.Model:
+    """Torso -> LSTM(`lstm_size`) -> the algorithm's heads, over a sequence (A3C-LSTM, Mnih et al. 2016).
 
     Inputs: obs [N, T, *obs_shape], resets [N, T] float32 (1: zero the state before step t, an
-    episode ended at t-1), h, c [N, H]. Outputs: logits [N, T, A], value [N, T, 1], h, c [N, H]
-    (the state after step T-1). The actor calls it with T = 1 at every step; the learner with
-    T+1 steps from the state the actor stored: one code path, so both compute the same outputs.
+    episode ended at t-1), h, c [N, H]. Outputs: the heads, each [N, T, ...] (a3c: logits [N, T, A],
+    value [N, T, 1]), then h, c [N, H] (the state after step T-1). The actor calls it with T = 1 at
+    every step; the learner with T+1 steps from the state the actor stored: one code path, so both
+    compute the same outputs.
     """
     obs = keras.Input(shape=(None, *spec.obs_shape), dtype=spec.obs_dtype, name="obs")
     resets = keras.Input(shape=(None,), dtype="float32", name="resets")
@@ -135,8 +131,8 @@ def _recurrent_a3c(spec: EnvSpec, cfg: ModelConfig, torso_model: keras.Model, to
     c0 = keras.Input(shape=(cfg.lstm_size,), dtype="float32", name="c")
     features = layers.TimeDistributed(torso_model, name="torso")(obs)  # [N, T, F]
     outputs, h, c = ResettableLSTM(cfg.lstm_size, name="lstm")([features, resets, h0, c0])  # [N, T, H]
-    logits, value = _a3c_heads(outputs, spec.num_actions)
-    return keras.Model([obs, resets, h0, c0], [logits, value, h, c], name=f"a3c_lstm_{torso}")
+    heads = algo.build_heads(outputs, spec.num_actions)
+    return keras.Model([obs, resets, h0, c0], [*heads, h, c], name=f"{algo.model_prefix}_lstm_{torso}")
 
 
 @keras.saving.register_keras_serializable(package="asyncrl")

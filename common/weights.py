@@ -177,9 +177,9 @@ def _load_keras_file(path: str, spec, env_id: str, algorithm: str, recurrent: bo
 
 
 def _expected_heads(algorithm: str, recurrent: bool, num_actions: int) -> list[int | None]:
-    """Last dimension of each output: [Q values], [logits, value], or with an LSTM also [h, c] (None: any)."""
-    from common.config import is_value_method
+    """Last dimension of each output: the algorithm's heads ([Q values], [logits, value]), with an LSTM
+    followed by [h, c] (None: any)."""
+    from common import algorithms
 
-    if is_value_method(algorithm):
-        return [num_actions]
-    return [num_actions, 1, None, None] if recurrent else [num_actions, 1]
+    sizes: list[int | None] = list(algorithms.get(algorithm).head_sizes(num_actions))
+    return sizes + [None, None] if recurrent else sizes

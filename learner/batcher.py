@@ -41,7 +41,9 @@ class Batcher(threading.Thread):
         self.dropped = 0
         self.dropped_in_a_row = 0  # invalid unrolls since the last valid one: the train loop stops on too many
         self.max_policy_lag = max_policy_lag
-        self.learner_updates = 0  # written by the train loop after every update (an int: atomic under the GIL)
+        # The learner's policy version, i.e. batches trained (`UpdateSchedule`: one version per batch, whatever
+        # the optimizer steps per batch); written by the train loop after every update (an int: atomic under the GIL).
+        self.learner_updates = 0
         self.stale_dropped = 0  # unrolls older than max_policy_lag
         self.epsilons: dict[int, float] = {}  # value methods: actor id -> mean epsilon of its latest unroll
         self.error: BaseException | None = None
@@ -64,9 +66,9 @@ class Batcher(threading.Thread):
             self.error = exc
 
     def _lag_when_trained(self, version: int) -> int:
-        """The most updates the learner can have made when it trains this unroll: every batch already
-        prefetched and the one it may be training now go first (FIFO). The queue size is read before
-        the update count so that a batch taken in between is counted, never missed."""
+        """The most policy versions the learner can have moved on when it trains this unroll: every batch
+        already prefetched and the one it may be training now go first (FIFO), one version each. The queue
+        size is read before the update count so that a batch taken in between is counted, never missed."""
         ahead = self.out.qsize() + 1
         return self.learner_updates + ahead - version
 

@@ -44,7 +44,7 @@ class Counters:
     """Training progress that a resumed run continues from (everything but the arrays)."""
 
     frames: int = 0  # emulator frames trained on
-    updates: int = 0  # train steps; also the optimizer's iteration count, hence the learning-rate schedule position
+    updates: int = 0  # batches trained, the policy version (the optimizer's own iteration count is in its state)
     episodes: int = 0  # games finished by the actors
     elapsed_s: float = 0.0  # training seconds before this session
     actor_seed_base: int = 0  # RNG state: actor seeds are drawn from (run seed, actor id, base + restarts)

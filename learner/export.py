@@ -77,15 +77,16 @@ def export(cfg, weights: str, out: str) -> float:
 
 
 def signature(cfg) -> str:
-    """The exported model's inputs and outputs, in words."""
-    from common.config import is_value_method
+    """The exported model's inputs and outputs (the algorithm's heads), in words."""
+    from common import algorithms
 
+    heads = ", ".join(algorithms.get(cfg).heads)
     if cfg.model.core == "lstm":
         return (
-            "inputs [obs [N, T, *obs], resets [N, T], h [N, H], c [N, H]] -> [logits, value, h, c]; "
+            f"inputs [obs [N, T, *obs], resets [N, T], h [N, H], c [N, H]] -> [{heads}, h, c]; "
             "load it after `import common.model` (the ResettableLSTM layer)"
         )
-    return "input obs [N, *obs] -> " + ("[q_values]" if is_value_method(cfg.algorithm) else "[logits, value]")
+    return f"input obs [N, *obs] -> [{heads}]"
 
 
 @command

@@ -19,9 +19,10 @@ from typing import Any
 import jax
 import numpy as np
 
+from common import algorithms, run_record
 from common import config as config_lib
-from common import run_record
-from common.config import Config, ConfigError, frames_per_update, is_value_method, stop_frames
+from common.algorithms import Algorithm, UpdateSchedule
+from common.config import Config, ConfigError, stop_frames
 from common.env import probe_spec
 from common.model import build_model, core_size, model_variables
 from common.process import catch_stop_signals, context, get_logger
@@ -44,7 +45,6 @@ from learner.train_step import (
     make_lr_schedule,
     make_optimizer,
     make_train_step,
-    total_updates_for,
     update_target,
     write_back,
 )
@@ -91,16 +91,17 @@ class Run:
     """Everything a run is built from: the learning state and the services around it."""
 
     cfg: Config
+    algo: Algorithm  # what the config's `algorithm` names (`common.algorithms`)
     run_path: str
     ckpt_dir: str
     model: Any
     optimizer: Any
     lr_schedule: Any
     entropy_schedule: Any  # update count -> entropy weight (a3c)
+    schedule: UpdateSchedule  # frames per update (batch), optimizer steps per update
     state: Any  # TrainState
     train_step: Any  # jitted (state, batch, entropy_coef) -> (state, metrics); compiled ahead in start_services
     fields: dict  # unroll layout
-    update_frames: int
     before: Counters  # where a resumed run continues from (zeros for a new run)
     resumed: bool
     exp_queue: ExperienceQueue
@@ -113,9 +114,9 @@ class Run:
     lock: RunLock  # held until the summary is written: no second learner on this folder
     tracker: Tracker  # Weights & Biases, when run.track is set
 
-    @property
-    def value_method(self) -> bool:
-        return is_value_method(self.cfg.algorithm)
+    def learning_rate(self, updates: int) -> float:
+        """The learning rate after `updates` batches (the schedule counts optimizer steps)."""
+        return float(self.lr_schedule(self.schedule.optimizer_steps(updates)))
 
 
 def _publish(board: WeightBoard, version: int, state) -> None:
@@ -200,8 +201,9 @@ def _build_services(
     ckpt_dir = os.path.join(run_path, "checkpoints")
     os.makedirs(ckpt_dir, exist_ok=True)
     T, E, B = cfg.actor.unroll_length, cfg.env.num_envs, cfg.learner.batch_unrolls
-    update_frames = frames_per_update(cfg, spec.frames_per_step)
-    optimizer, lr_schedule, state, before, resumed = _learning_state(cfg, model, ckpt_dir, update_frames, resume)
+    algo = algorithms.get(cfg)
+    schedule = algo.schedule(cfg, spec.frames_per_step)
+    optimizer, lr_schedule, state, before, resumed = _learning_state(cfg, model, ckpt_dir, schedule, resume)
     # Written only now: a --resume that finds nothing to resume from leaves the run's record as it was.
     record_settings(cfg, run_path, before.frames if resumed else None)
 
@@ -223,21 +225,22 @@ def _build_services(
     log.info(
         f"run {run_path}: {cfg.algorithm} on {cfg.env.id} ({spec.num_actions} actions, obs {spec.obs_shape} "
         f"{spec.obs_dtype}), {cfg.actor.count} actors x {E} envs, T={T}, B={B}, "
-        f"{update_frames} frames/update, {cfg.total_frames:,} frames"
+        f"{schedule.frames_per_batch} frames/update, {cfg.total_frames:,} frames"
         + (f" (this session stops at {stop_frames(cfg):,})" if stop_frames(cfg) < cfg.total_frames else "")
     )
     return Run(
         cfg=cfg,
+        algo=algo,
         run_path=run_path,
         ckpt_dir=ckpt_dir,
         model=model,
         optimizer=optimizer,
         lr_schedule=lr_schedule,
-        entropy_schedule=make_entropy_schedule(cfg.learner, cfg.total_frames, update_frames),
+        entropy_schedule=make_entropy_schedule(cfg.learner, cfg.total_frames, schedule.frames_per_batch),
+        schedule=schedule,
         state=state,
-        train_step=make_train_step(model, optimizer, cfg.learner, E, T, cfg.algorithm),
+        train_step=make_train_step(model, optimizer, cfg.learner, E, T, algo),
         fields=fields,
-        update_frames=update_frames,
         before=before,
         resumed=resumed,
         exp_queue=exp_queue,
@@ -297,13 +300,14 @@ def check_memory(cfg: Config, fields: dict, channels: int) -> None:
         )
 
 
-def _learning_state(cfg: Config, model, ckpt_dir: str, update_frames: int, resume: bool):
+def _learning_state(cfg: Config, model, ckpt_dir: str, schedule: UpdateSchedule, resume: bool):
     """(optimizer, lr schedule, train state, counters before this session, resumed?)."""
-    value_method = is_value_method(cfg.algorithm)
-    lr_schedule = make_lr_schedule(cfg.learner, total_updates_for(cfg.total_frames, update_frames))
-    optimizer = make_optimizer(cfg.learner, lr_schedule)
-    state = init_state(model, optimizer, value_method, cfg.learner.rms_initial_mean_square)
-    resumed = resume_checkpoint(ckpt_dir, model, optimizer, value_method, cfg.env.id, log.info) if resume else None
+    algo = algorithms.get(cfg)
+    lr_schedule = make_lr_schedule(cfg.learner, schedule.optimizer_steps(schedule.batches_for(cfg.total_frames)))
+    optimizer = make_optimizer(cfg.learner, lr_schedule, algo)
+    with_target = algo.uses_target_network
+    state = init_state(model, optimizer, with_target, cfg.learner.rms_initial_mean_square)
+    resumed = resume_checkpoint(ckpt_dir, model, optimizer, with_target, cfg.env.id, log.info) if resume else None
     if resumed is None:
         return optimizer, lr_schedule, state, Counters(), False
     before = resumed.counters
@@ -367,7 +371,7 @@ def train_loop(run: Run, p: Progress, stop: StopRequest) -> str:
     end = stop_frames(cfg)
     log_every = Every(cfg.run.log_interval_seconds)  # on this session's seconds
     checkpoint_every = Every(cfg.run.checkpoint_interval_frames, p.frames)
-    target_every = Every(cfg.learner.target_update_frames, p.frames)  # value methods
+    target_every = Every(cfg.learner.target_update_frames, p.frames)  # algorithms with a target network
     while p.frames < end and stop.reason is None:
         run.pool.check()
         run.evaluator.poll(p.frames)
@@ -380,7 +384,7 @@ def train_loop(run: Run, p: Progress, stop: StopRequest) -> str:
             batch = None
         if batch is not None:
             learn(run, p, batch, versions)
-            if run.value_method and target_every.due(p.frames):
+            if run.algo.uses_target_network and target_every.due(p.frames):
                 run.state = update_target(run.state)
             if p.updates % cfg.learner.publish_interval == 0:
                 _publish(run.board, p.updates, run.state)
@@ -410,7 +414,8 @@ def count_episodes(run: Run, p: Progress) -> None:
 
 
 def learn(run: Run, p: Progress, batch: dict, versions: np.ndarray) -> None:
-    """One train step on `batch` (made by the policy versions `versions` [B])."""
+    """Train on `batch` (made by the policy versions `versions` [B]): one update, the algorithm's optimizer
+    steps, and the next policy version."""
     p.lags.extend((p.updates - versions).tolist())
     previous = p.last_metrics
     entropy_coef = np.float32(run.entropy_schedule(p.updates))
@@ -421,7 +426,7 @@ def learn(run: Run, p: Progress, batch: dict, versions: np.ndarray) -> None:
         p.skipped_in_a_row = p.skipped_in_a_row + 1 if skipped else 0
     p.updates += 1
     run.batcher.learner_updates = p.updates
-    p.frames += run.update_frames
+    p.frames += run.schedule.frames_per_batch
     if p.first_update_s is None:
         p.first_update_s, p.first_update_frames = p.seconds(), p.frames
 
@@ -437,7 +442,7 @@ def check_finite(run: Run, p: Progress) -> None:
     else:
         return
     raise NonFiniteTraining(
-        f"{what}, at {p.frames:,} frames; stopping (learning rate {float(run.lr_schedule(p.updates)):.3g}: too "
+        f"{what}, at {p.frames:,} frames; stopping (learning rate {run.learning_rate(p.updates):.3g}: too "
         "large?). No checkpoint holds non-finite weights"
     )
 
@@ -511,11 +516,11 @@ def metrics_row(run: Run, p: Progress, now: float, alive: int) -> dict:
         "learner/actors_alive": alive,
         "learner/actor_restarts": run.pool.restarts,
         "learner/skipped_updates": p.skipped_updates,
-        "learner/learning_rate": float(run.lr_schedule(p.updates)),
+        "learner/learning_rate": run.learning_rate(p.updates),
     }
     if cfg.learner.entropy_coef_final is not None:
         row["learner/entropy_coef"] = float(run.entropy_schedule(p.updates))
-    if run.value_method:  # each actor's current epsilon (NaN until it has sent an unroll)
+    if run.algo.uses_epsilon:  # each actor's current epsilon (NaN until it has sent an unroll)
         eps = [batcher.epsilons.get(i, float("nan")) for i in range(cfg.actor.count)]
         row.update({f"actor/epsilon_{i}": e for i, e in enumerate(eps)})
         row["actor/epsilon_mean"] = float(np.nanmean(eps)) if not np.isnan(eps).all() else float("nan")

@@ -1,8 +1,8 @@
-"""The jitted train step: Keras `stateless_call` + `jax.value_and_grad` + RMSprop `stateless_apply`.
+"""The jitted train step: Keras `stateless_call` + `jax.value_and_grad` + the optimizer's `stateless_apply`.
 
-One step shape for every algorithm; what differs is the loss of a chunk of env streams:
-A3C (`learner.losses`) or the value methods' TD loss against a target network
-(`learner.value_losses`).
+One step shape for every algorithm (`common.algorithms`); what differs is the algorithm's: the loss of a
+chunk of env streams (`Algorithm.make_chunk_loss`), its optimizer, whether it keeps a target network,
+and how many optimizer steps a batch gives (`Algorithm.epochs_and_minibatches`).
 """
 
 from __future__ import annotations
@@ -14,31 +14,36 @@ import jax
 import jax.numpy as jnp
 import keras
 
-from common.config import LearnerConfig, is_value_method
+from common import algorithms
+from common.algorithms.forward import make_sequence_forward
+from common.config import LearnerConfig
 from common.model import is_recurrent
-from learner.losses import a3c_loss_fn
-from learner.value_losses import q1_targets_fn, q_loss_fn, qnstep_targets_fn, sarsa_targets_fn
+
+make_a3c_forward = make_sequence_forward  # the name tests/test_lstm.py imports
 
 
 class TrainState(NamedTuple):
     trainable: list  # model.trainable_variables values
     non_trainable: list  # model.non_trainable_variables values
     optimizer: list  # optimizer.variables values (iterations, RMS accumulators)
-    target: list  # value methods: the target network's trainable values; [] for A3C
+    target: list  # the target network's trainable values (`Algorithm.uses_target_network`); [] without one
 
 
-def make_lr_schedule(cfg: LearnerConfig, total_updates: int):
-    """Learning rate as a function of the update count: linear to 0 over `total_updates` if annealed."""
+def make_lr_schedule(cfg: LearnerConfig, total_steps: int):
+    """Learning rate as a function of the optimizer's step count: linear to 0 over `total_steps` if annealed
+    (`UpdateSchedule.optimizer_steps` of the run's batches, so over frames it runs the same whatever the
+    optimizer steps per batch)."""
     if not cfg.anneal_lr:
         return lambda step: cfg.learning_rate
     return keras.optimizers.schedules.PolynomialDecay(
-        cfg.learning_rate, decay_steps=max(total_updates, 1), end_learning_rate=0.0, power=1.0
+        cfg.learning_rate, decay_steps=max(total_steps, 1), end_learning_rate=0.0, power=1.0
     )
 
 
 def make_entropy_schedule(cfg: LearnerConfig, total_frames: int, update_frames: int):
-    """Entropy weight as a function of the update count: linear to `entropy_coef_final` (if set) over
-    `entropy_anneal_frames` (default: the whole budget), constant after; `entropy_coef` throughout if unset."""
+    """Entropy weight as a function of the update (batch) count, each update of `update_frames` frames: linear
+    to `entropy_coef_final` (if set) over `entropy_anneal_frames` (default: the whole budget), constant after;
+    `entropy_coef` throughout if unset."""
     start, end = cfg.entropy_coef, cfg.entropy_coef_final
     if end is None:
         return lambda step: start
@@ -46,12 +51,12 @@ def make_entropy_schedule(cfg: LearnerConfig, total_frames: int, update_frames: 
     return lambda step: start + (end - start) * min(step / anneal_updates, 1.0)
 
 
-def make_optimizer(cfg: LearnerConfig, lr_schedule) -> keras.optimizers.Optimizer:
-    """RMSprop with the paper's settings, driven by `lr_schedule` (from `make_lr_schedule`)."""
-    lr = lr_schedule if cfg.anneal_lr else cfg.learning_rate
-    return keras.optimizers.RMSprop(
-        learning_rate=lr, rho=cfg.rms_rho, epsilon=cfg.rms_epsilon, global_clipnorm=cfg.max_grad_norm
-    )
+def make_optimizer(
+    cfg: LearnerConfig, lr_schedule, algorithm: str | algorithms.Algorithm = "a3c"
+) -> keras.optimizers.Optimizer:
+    """The algorithm's optimizer (`Algorithm.make_optimizer`; RMSprop with the paper's settings for all five
+    today), driven by `lr_schedule` (from `make_lr_schedule`)."""
+    return algorithms.get(algorithm).make_optimizer(cfg, lr_schedule)
 
 
 def total_updates_for(total_frames: int, frames_per_update: int) -> int:
@@ -84,7 +89,7 @@ def copy_weights(values: list) -> list:
 
 
 def update_target(state: TrainState) -> TrainState:
-    """Target network <- online weights (value methods, every `learner.target_update_frames`)."""
+    """Target network <- online weights (`Algorithm.uses_target_network`, every `learner.target_update_frames`)."""
     return state._replace(target=copy_weights(state.trainable))
 
 
@@ -106,95 +111,10 @@ def streams_per_chunk(num_envs: int, unroll_length: int, microbatch_samples: int
     return max(fits, default=1)
 
 
-def make_time_major_call(model: keras.Model):
-    """A feed-forward model over time-major observations: (weights, non_trainable, obs [K, c, *obs_shape])
-    -> (outputs, each [K, c, ...], non_trainable), as one batched call over K*c observations."""
-
-    def call(weights, non_trainable, obs):
-        flat = obs.reshape((-1,) + obs.shape[2:])  # [K*c, *obs_shape]
-        outputs, non_trainable = model.stateless_call(weights, non_trainable, flat, training=True)
-        outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]  # a one-output model gives a tensor
-        return [o.reshape(obs.shape[:2] + o.shape[1:]) for o in outputs], non_trainable
-
-    return call
-
-
-def make_a3c_forward(model: keras.Model):
-    """(weights, non_trainable, chunk) -> ([logits [T+1, c, A], values [T+1, c, 1]], non_trainable).
-
-    Feed-forward: one batched call over all T+1 observations. LSTM core: the model unrolled
-    over the T+1 observations from the state the actor stored (core_h/core_c [c, H]), zeroed
-    after every episode end, which reproduces the actor's step-by-step outputs (tests/test_lstm.py).
-    """
-
-    call = make_time_major_call(model)
-
-    def feed_forward(weights, non_trainable, chunk):
-        return call(weights, non_trainable, chunk["obs"])
-
-    def recurrent(weights, non_trainable, chunk):
-        obs = jnp.swapaxes(chunk["obs"], 0, 1)  # [c, T+1, *obs_shape]
-        dones = chunk["dones"].astype(jnp.float32)  # [T, c]
-        resets = jnp.concatenate(
-            [jnp.zeros_like(dones[:1]), dones], axis=0
-        ).T  # [c, T+1]; the stored state is already reset
-        (logits, values, _, _), non_trainable = model.stateless_call(
-            weights, non_trainable, [obs, resets, chunk["core_h"], chunk["core_c"]], training=True
-        )
-        return [jnp.swapaxes(logits, 0, 1), jnp.swapaxes(values, 0, 1)], non_trainable  # time-major again
-
-    return recurrent if is_recurrent(model) else feed_forward
-
-
-def make_chunk_loss(model: keras.Model, cfg: LearnerConfig, algorithm: str):
-    """(trainable, non_trainable, target, chunk) -> (loss, (metrics, non_trainable)) for one chunk.
-
-    `chunk` fields are time-major over c env streams: obs [T+1, c, ...], actions/rewards/dones [T, c],
-    for Sarsa bootstrap_action [c] (the action taken at obs[T]), for an LSTM core core_h/core_c [c, H].
-    """
-
-    vtrace = cfg.correction == "vtrace"
-    a3c_forward = make_a3c_forward(model)
-
-    call = make_time_major_call(model)
-
-    def a3c_loss(trainable, non_trainable, target, chunk):
-        (logits, values), non_trainable = a3c_forward(trainable, non_trainable, chunk)  # [T+1, c, A], [T+1, c, 1]
-        values = values[..., 0]
-        loss, metrics = a3c_loss_fn(
-            logits[:-1],
-            values[:-1],
-            values[-1],
-            chunk["actions"],
-            chunk["rewards"],
-            chunk["dones"],
-            cfg.gamma,
-            cfg.value_coef,
-            chunk["entropy_coef"],
-            chunk["behaviour_logits"] if vtrace else None,
-            cfg.vtrace_rho_bar,
-            cfg.vtrace_c_bar,
-        )
-        return loss, (metrics, non_trainable)
-
-    def q_loss(trainable, non_trainable, target, chunk):
-        obs = chunk["obs"]
-        discounts = cfg.gamma * (1.0 - chunk["dones"].astype(jnp.float32))  # [T, c]
-        (q,), non_trainable = call(trainable, non_trainable, obs[:-1])  # [T, c, A]
-        if algorithm == "q_nstep":
-            (target_q_last,), _ = call(target, non_trainable, obs[-1:])  # [1, c, A]
-            targets = qnstep_targets_fn(chunk["rewards"], discounts, target_q_last[0])
-        else:
-            (target_q_next,), _ = call(target, non_trainable, obs[1:])  # [T, c, A]
-            if algorithm == "q_1step":
-                targets = q1_targets_fn(chunk["rewards"], discounts, target_q_next)
-            else:  # sarsa_1step: a_{t+1} is the next action in the unroll, then the carried-over one
-                next_actions = jnp.concatenate([chunk["actions"][1:], chunk["bootstrap_action"][None]], axis=0)
-                targets = sarsa_targets_fn(chunk["rewards"], discounts, target_q_next, next_actions)
-        loss, metrics = q_loss_fn(q, chunk["actions"], targets, cfg.td_loss)
-        return loss, (metrics, non_trainable)
-
-    return q_loss if is_value_method(algorithm) else a3c_loss
+def make_chunk_loss(model: keras.Model, cfg: LearnerConfig, algorithm: str | algorithms.Algorithm):
+    """(trainable, non_trainable, target, chunk) -> (loss, (metrics, non_trainable)) for one chunk: the
+    algorithm's (`Algorithm.make_chunk_loss`, which documents `chunk`)."""
+    return algorithms.get(algorithm).make_chunk_loss(model, cfg)
 
 
 def keep_if_finite(old: TrainState, new: TrainState, loss, grad_norm) -> tuple[TrainState, jax.Array]:
@@ -220,45 +140,63 @@ def keep_if_finite(old: TrainState, new: TrainState, loss, grad_norm) -> tuple[T
     return kept, finite
 
 
+def minibatch_parts(chunks: list, minibatches: int) -> list[list]:
+    """`chunks` in `minibatches` contiguous parts of (nearly) equal size; ValueError if some part is empty."""
+    n = len(chunks)
+    if not 1 <= minibatches <= n:
+        raise ValueError(f"{minibatches} minibatches of a batch of {n} chunks of env streams: one chunk at least each")
+    return [chunks[i * n // minibatches : (i + 1) * n // minibatches] for i in range(minibatches)]
+
+
+def make_gradient(model: keras.Model, cfg: LearnerConfig, algo: algorithms.Algorithm, c: int):
+    """(state, batch, chunks, entropy_coef) -> (gradient, summed loss, metrics, non_trainable): the mean
+    gradient and metrics over `chunks`, each (b, e): env streams e..e+c-1 of unroll b of `batch` [B, ...]."""
+    grad_fn = jax.value_and_grad(algo.make_chunk_loss(model, cfg), has_aux=True)
+    timed = ("obs", "actions", "rewards", "dones", "behaviour_logits")  # fields [B, T(+1), E, ...]
+    per_stream = algo.loss_stream_fields + (("core_h", "core_c") if is_recurrent(model) else ())  # [B, E, ...]
+
+    def gradient(state: TrainState, batch, chunks, entropy_coef):
+        non_trainable, grads, metrics, loss = state.non_trainable, None, None, 0.0
+        for b, e in chunks:
+            chunk = {k: batch[k][b, :, e : e + c] for k in timed}
+            chunk.update({k: batch[k][b, e : e + c] for k in per_stream})
+            chunk["entropy_coef"] = entropy_coef
+            (chunk_loss, (m, non_trainable)), g = grad_fn(state.trainable, non_trainable, state.target, chunk)
+            loss = loss + chunk_loss
+            grads = g if grads is None else [a + x for a, x in zip(grads, g)]
+            metrics = m if metrics is None else {k: metrics[k] + m[k] for k in m}
+        n = len(chunks)
+        return [g / n for g in grads], loss, {k: v / n for k, v in metrics.items()}, non_trainable
+
+    return gradient
+
+
 def make_train_step(
     model: keras.Model,
     optimizer: keras.optimizers.Optimizer,
     cfg: LearnerConfig,
     num_envs: int,
     unroll_length: int,
-    algorithm: str = "a3c",
+    algorithm: str | algorithms.Algorithm = "a3c",
 ):
     """Jitted (state, batch, entropy_coef) -> (state, metrics). `batch` fields are [B, T(+1), E, ...] (see
     transport); `entropy_coef` is this update's entropy weight (a3c; `make_entropy_schedule`), a traced scalar.
 
-    The gradient is the mean of the gradients of chunks of whole env streams (each chunk's loss
-    is its own mean over T x streams, and all chunks have the same size, so this equals the
-    gradient of the batch mean). The chunks are unrolled in the jitted function: XLA's CPU
-    convolution gradients are about twice as fast per sample on ~40-sample pieces that stay in
-    cache as on the full batch (benchmarks/RESULTS.md); a `lax.scan` over chunks is much slower.
+    A batch gives the algorithm's optimizer steps (`Algorithm.epochs_and_minibatches`: `epochs` passes, each
+    over `minibatches` parts of whole env streams; one step on the whole batch for all five today). A step's
+    gradient is the mean of the gradients of chunks of whole env streams (each chunk's loss is its own mean
+    over T x streams, and all chunks have the same size, so this equals the gradient of the part's mean). The
+    chunks are unrolled in the jitted function: XLA's CPU convolution gradients are about twice as fast per
+    sample on ~40-sample pieces that stay in cache as on the full batch (benchmarks/RESULTS.md); a `lax.scan`
+    over chunks is much slower. metrics: the mean over the batch's steps.
     """
+    algo = algorithms.get(algorithm)
+    epochs, minibatches = algo.epochs_and_minibatches(cfg)
     c = streams_per_chunk(num_envs, unroll_length, cfg.microbatch_samples)
-    grad_fn = jax.value_and_grad(make_chunk_loss(model, cfg, algorithm), has_aux=True)
-    timed = ("obs", "actions", "rewards", "dones", "behaviour_logits")  # fields [B, T(+1), E, ...]
-    per_stream = ("bootstrap_action",) if algorithm == "sarsa_1step" else ()  # fields [B, E, ...]
-    if is_recurrent(model):
-        per_stream += ("core_h", "core_c")
+    gradient = make_gradient(model, cfg, algo, c)
 
-    def train_step(state: TrainState, batch, entropy_coef=cfg.entropy_coef):
-        B, E = batch["actions"].shape[0], batch["actions"].shape[2]
-        non_trainable, grads, metrics, loss = state.non_trainable, None, None, 0.0
-        for b in range(B):
-            for e in range(0, E, c):
-                chunk = {k: batch[k][b, :, e : e + c] for k in timed}
-                chunk.update({k: batch[k][b, e : e + c] for k in per_stream})
-                chunk["entropy_coef"] = entropy_coef
-                (chunk_loss, (m, non_trainable)), g = grad_fn(state.trainable, non_trainable, state.target, chunk)
-                loss = loss + chunk_loss
-                grads = g if grads is None else [a + x for a, x in zip(grads, g)]
-                metrics = m if metrics is None else {k: metrics[k] + m[k] for k in m}
-        n = B * (E // c)
-        grads = [g / n for g in grads]
-        metrics = {k: v / n for k, v in metrics.items()}
+    def optimizer_step(state: TrainState, batch, chunks, entropy_coef):
+        grads, loss, metrics, non_trainable = gradient(state, batch, chunks, entropy_coef)
         trainable, opt_vars = optimizer.stateless_apply(state.optimizer, grads, state.trainable)
         grad_norm = jnp.sqrt(sum(jnp.sum(jnp.square(g)) for g in grads))
         metrics["losses/grad_norm"] = grad_norm
@@ -266,5 +204,15 @@ def make_train_step(
         new, applied = keep_if_finite(state, new, loss, grad_norm)
         metrics["learner/skipped_update"] = 1.0 - applied.astype(jnp.float32)
         return new, metrics
+
+    def train_step(state: TrainState, batch, entropy_coef=cfg.entropy_coef):
+        B, E = batch["actions"].shape[0], batch["actions"].shape[2]
+        parts = minibatch_parts([(b, e) for b in range(B) for e in range(0, E, c)], minibatches)
+        steps = []
+        for _ in range(epochs):
+            for chunks in parts:
+                state, metrics = optimizer_step(state, batch, chunks, entropy_coef)
+                steps.append(metrics)
+        return state, {k: sum(m[k] for m in steps) / len(steps) for k in steps[0]}
 
     return jax.jit(train_step, donate_argnums=(0,))

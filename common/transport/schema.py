@@ -9,26 +9,30 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from common.config import is_value_method
+from common import algorithms
 
 
 def unroll_fields(
-    obs_shape, obs_dtype, num_actions: int, T: int, E: int, algorithm: str = "a3c", core_size: int = 0
+    obs_shape,
+    obs_dtype,
+    num_actions: int,
+    T: int,
+    E: int,
+    algorithm: str | algorithms.Algorithm = "a3c",
+    core_size: int = 0,
 ) -> dict[str, tuple[tuple, str]]:
-    """Layout of one unroll: name -> (shape, dtype). core_size: LSTM cells (0: feed-forward model)."""
+    """Layout of one unroll: name -> (shape, dtype): the common fields, then those `algorithm` (a name or an
+    `Algorithm`) adds. core_size: LSTM cells (0: feed-forward model)."""
     fields = {
         "obs": ((T + 1, E, *obs_shape), obs_dtype),  # obs[t] seen before actions[t]; obs[T] bootstraps
         "actions": ((T, E), "int32"),
         "rewards": ((T, E), "float32"),  # clipped if configured
         "dones": ((T, E), "bool"),  # episode over for learning after actions[t]
-        "behaviour_logits": ((T, E, num_actions), "float32"),  # a3c: policy logits; value methods: Q values
+        "behaviour_logits": ((T, E, num_actions), "float32"),  # the actor's per-action head: logits or Q values
         "episode_return": ((T, E), "float32"),  # unclipped return of a game ending at t, else NaN
         "episode_length": ((T, E), "int32"),  # agent steps of that game, else 0
     }
-    if is_value_method(algorithm):
-        fields["epsilon"] = ((E,), "float32")  # each env's exploration epsilon at the unroll's start
-    if algorithm == "sarsa_1step":
-        fields["bootstrap_action"] = ((E,), "int32")  # the action the actor takes next, at obs[T]
+    fields.update(algorithms.get(algorithm).unroll_fields(E))  # e.g. epsilon [E]; Sarsa's bootstrap_action [E]
     if core_size:  # the LSTM state obs[0] was seen with; the learner unrolls from it
         fields["core_h"] = ((E, core_size), "float32")
         fields["core_c"] = ((E, core_size), "float32")
