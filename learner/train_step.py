@@ -71,7 +71,7 @@ def init_state(
 ) -> TrainState:
     """The functional state of a new run; RMSprop's mean squares start at `initial_mean_square`."""
     optimizer.build(model.trainable_variables)
-    for v in optimizer.variables:
+    for v in optimizer.variables if isinstance(optimizer, keras.optimizers.RMSprop) else []:
         if v.path.endswith("_velocity"):  # RMSprop's running mean of squared gradients, one per weight
             v.assign(jnp.full(v.shape, initial_mean_square, v.dtype))
     trainable = [v.value for v in model.trainable_variables]

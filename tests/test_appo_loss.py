@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from learner.appo_loss import appo_loss_fn, minibatch_indices
+from common.algorithms.appo.loss import appo_loss_fn, minibatch_indices
 from learner.losses import a3c_loss_fn
 
 

@@ -153,11 +153,14 @@ class Algorithm(abc.ABC):
         named `losses/*`."""
 
     def make_optimizer(self, cfg: LearnerConfig, lr_schedule: Any) -> Any:
-        """The Keras optimizer, driven by `lr_schedule` (optimizer step -> learning rate) when annealed:
-        RMSprop with the paper's settings (Mnih et al. 2016: shared statistics, rho 0.99, epsilon 0.1)."""
+        """The Keras optimizer `learner.optimizer`, driven by `lr_schedule` (optimizer step -> learning rate) when
+        annealed, its global gradient norm clipped to `max_grad_norm`: RMSprop with the paper's settings (Mnih et
+        al. 2016: shared statistics, rho 0.99, epsilon 0.1) by default, or Adam."""
         import keras
 
         lr = lr_schedule if cfg.anneal_lr else cfg.learning_rate
+        if cfg.optimizer == "adam":
+            return keras.optimizers.Adam(learning_rate=lr, epsilon=cfg.adam_epsilon, global_clipnorm=cfg.max_grad_norm)
         return keras.optimizers.RMSprop(
             learning_rate=lr, rho=cfg.rms_rho, epsilon=cfg.rms_epsilon, global_clipnorm=cfg.max_grad_norm
         )

@@ -1,6 +1,6 @@
 """APPO loss as pure `jax.numpy` functions: the PPO clipped surrogate on V-trace advantages.
 
-Conventions are those of `learner/losses.py`: arrays are `[T, N]` (time, batch of env
+Conventions are those of `common/algorithms/actor_critic/loss.py`: arrays are `[T, N]` (time, batch of env
 streams), and `dones[t]` means the episode ended after `actions[t]`, so the discount at `t`
 is `gamma * (1 - dones[t])` and an episode end inside an unroll cuts the bootstrap.
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from learner.losses import vtrace_fn
+from common.algorithms.actor_critic.loss import vtrace_fn
 
 ADVANTAGE_EPS = 1e-8  # keeps the normalisation finite when every advantage is equal
 
