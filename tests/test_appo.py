@@ -101,3 +101,48 @@ def test_a_batch_gives_epochs_times_minibatches_adam_steps():
     assert {"losses/total", "appo/clip_fraction", "appo/approx_kl"} <= set(metrics)
     assert float(metrics["learner/skipped_update"]) == 0.0
     assert any(not np.array_equal(a, np.asarray(b)) for a, b in zip(before, state.trainable))
+
+
+def test_the_prologue_reads_the_weights_before_the_first_step():
+    """old_values: V of every sample with the pre-update weights; the advantages' statistics: the whole batch's
+    (V-trace over the batch's streams at once), whatever the chunk size."""
+    import jax.numpy as jnp
+
+    from common.algorithms.appo.loss import vtrace_advantages_fn
+    from learner.train_step import TIMED_FIELDS, make_prologue
+
+    B, T, E = 2, 6, 4
+    cfg = LearnerConfig(value_clip=0.2, microbatch_samples=2 * (T + 1))  # chunks of 2 streams
+    model = build_model(CARTPOLE, ModelConfig(torso="mlp", mlp_hidden=(16,)), seed=0, algorithm="appo")
+    state = init_state(model, make_optimizer(cfg, make_lr_schedule(cfg, 10), "appo"))
+    batch = cartpole_batch(B, T, E)
+    fields, scalars = make_prologue(model, cfg, algorithms.get("appo"), 2, ())(state, batch)
+
+    logits, values = model.predict(batch["obs"].reshape(-1, 4), verbose=0)
+    logits, values = logits.reshape(B, T + 1, E, 2), values.reshape(B, T + 1, E)
+    np.testing.assert_allclose(np.asarray(fields["old_values"]), values[:, :T], rtol=1e-5, atol=1e-6)
+
+    def streams(x):  # [B, T(+1), E, ...] -> [T(+1), B * E, ...]
+        return np.swapaxes(x, 0, 1).reshape(x.shape[1], B * E, *x.shape[3:])
+
+    flat = {k: streams(batch[k]) for k in TIMED_FIELDS}
+    _, advantages = vtrace_advantages_fn(
+        streams(logits)[:-1], streams(values)[:-1], streams(values)[-1], flat["actions"], flat["rewards"],
+        flat["dones"], flat["behaviour_logits"], gamma=cfg.gamma,
+    )  # fmt: skip
+    np.testing.assert_allclose(float(scalars["advantage_mean"]), float(jnp.mean(advantages)), rtol=1e-5)
+    np.testing.assert_allclose(float(scalars["advantage_square_mean"]), float(jnp.mean(advantages**2)), rtol=1e-5)
+
+
+@pytest.mark.parametrize("normalize,value_clip", [(False, None), (True, None), (False, 0.5)])
+def test_the_prologue_runs_only_for_what_the_loss_uses(normalize, value_clip):
+    model = build_model(CARTPOLE, ModelConfig(torso="mlp", mlp_hidden=(16,)), seed=0, algorithm="appo")
+    cfg = LearnerConfig(normalize_advantages=normalize, value_clip=value_clip)
+    prologue = algorithms.get("appo").make_batch_prologue(model, cfg)
+    if not normalize and value_clip is None:
+        assert prologue is None
+        return
+    chunk = {k: v[0] for k, v in cartpole_batch(1, 4, 2).items()}  # one unroll: [T(+1), E, ...], time-major
+    fields, scalars = prologue([v.value for v in model.trainable_variables], [], chunk)
+    assert set(fields) == ({"old_values"} if value_clip else set())
+    assert set(scalars) == ({"advantage_mean", "advantage_square_mean"} if normalize else set())

@@ -28,16 +28,51 @@ class Appo(ActorCritic):
                 f"learner.minibatches: {cfg.learner.minibatches} must divide the batch's {streams} env streams "
                 f"(learner.batch_unrolls {cfg.learner.batch_unrolls} x env.num_envs {cfg.env.num_envs})"
             )
-        if cfg.learner.value_clip is not None:
-            raise ConfigError("learner.value_clip: not yet; the train step computes no old values")
 
     def epochs_and_minibatches(self, cfg) -> tuple[int, int]:
         return cfg.epochs, cfg.minibatches
 
+    def make_batch_prologue(self, model: Any, cfg: Any) -> Any:
+        """With the weights before the batch's first step: V of every sample (`old_values` [T, c]) for the value
+        clip, and the advantages' mean and mean square (averaged over the chunks: the batch's) to normalise them
+        with, so every minibatch and chunk is normalised alike and the chunks' gradients add up to the
+        minibatch's. None when neither is used."""
+        if cfg.value_clip is None and not cfg.normalize_advantages:
+            return None
+        import jax.numpy as jnp
+
+        from common.algorithms.appo.loss import vtrace_advantages_fn
+        from common.algorithms.forward import make_sequence_forward
+
+        forward = make_sequence_forward(model)
+
+        def prologue(trainable, non_trainable, chunk):
+            (logits, values), _ = forward(trainable, non_trainable, chunk)  # [T+1, c, A], [T+1, c, 1]
+            values = values[..., 0]
+            fields = {"old_values": values[:-1]} if cfg.value_clip is not None else {}
+            if not cfg.normalize_advantages:
+                return fields, {}
+            _, advantages = vtrace_advantages_fn(
+                logits[:-1],
+                values[:-1],
+                values[-1],
+                chunk["actions"],
+                chunk["rewards"],
+                chunk["dones"],
+                chunk["behaviour_logits"],
+                gamma=cfg.gamma,
+                rho_bar=cfg.vtrace_rho_bar,
+                c_bar=cfg.vtrace_c_bar,
+            )
+            return fields, {"advantage_mean": jnp.mean(advantages), "advantage_square_mean": jnp.mean(advantages**2)}
+
+        return prologue
+
     def make_chunk_loss(self, model: Any, cfg: Any) -> Any:
         """`appo_loss_fn` over a chunk: the clipped surrogate of pi over the chunk's behaviour logits on V-trace
-        advantages, the value error to V-trace targets, the entropy bonus (`chunk["entropy_coef"]`)."""
-        from common.algorithms.appo.loss import appo_loss_fn
+        advantages (normalised with the batch's statistics), the value error to V-trace targets (clipped around
+        `old_values`), the entropy bonus (`chunk["entropy_coef"]`)."""
+        from common.algorithms.appo.loss import advantage_stats_fn, appo_loss_fn
         from common.algorithms.forward import make_sequence_forward
 
         forward = make_sequence_forward(model)
@@ -45,6 +80,9 @@ class Appo(ActorCritic):
         def appo_loss(trainable, non_trainable, target, chunk):
             (logits, values), non_trainable = forward(trainable, non_trainable, chunk)  # [T+1, c, A], [T+1, c, 1]
             values = values[..., 0]
+            stats = None
+            if cfg.normalize_advantages:  # the batch's, from the prologue
+                stats = advantage_stats_fn(chunk["advantage_mean"], chunk["advantage_square_mean"])
             loss, metrics = appo_loss_fn(
                 logits[:-1],
                 values[:-1],
@@ -62,7 +100,10 @@ class Appo(ActorCritic):
                 normalize_advantages=cfg.normalize_advantages,
                 old_values=chunk.get("old_values"),
                 value_clip=cfg.value_clip,
+                advantage_stats=stats,
             )
+            if stats is not None:  # the batch's, not this chunk's: the same whatever the chunk size
+                metrics["appo/advantage_std"] = stats[1]
             return loss, (metrics, non_trainable)
 
         return appo_loss
