@@ -261,7 +261,7 @@ def make_train_step(
     chunks have the same size, so this equals the gradient of the part's mean). The chunks are unrolled in the
     jitted function: XLA's CPU convolution gradients are about twice as fast per sample on ~40-sample pieces
     that stay in cache as on the full batch (benchmarks/RESULTS.md); a `lax.scan` over chunks is much slower.
-    metrics: combined over the batch's steps (`combine_metrics`).
+    metrics: over the batch's steps, the largest of each `*_max`, the mean of the rest.
     """
     algo = algorithms.get(algorithm)
     epochs, minibatches = algo.epochs_and_minibatches(cfg)
@@ -281,27 +281,30 @@ def make_train_step(
         metrics["learner/skipped_update"] = 1.0 - applied.astype(jnp.float32)
         return new, metrics
 
-    def epoch_parts(batch, timed, first_iteration, epoch: int) -> list[list[dict]]:
-        """This epoch's minibatches, each a list of chunks: the whole batch in order, or a random split."""
+    def steps_over(state: TrainState, batch, timed, scalars):
+        """The batch's epochs x minibatches optimizer steps, as one `lax.scan` over them (unrolled, 16 steps
+        took XLA ten times as long to compile) -> (state, metrics, each [steps])."""
         if minibatches == 1:  # the order of the chunks does not change their mean gradient
-            return [slice_chunks(batch, timed, per_stream, c)]
+            chunks = [{**chunk, **scalars} for chunk in slice_chunks(batch, timed, per_stream, c)]
+            if epochs == 1:
+                state, metrics = optimizer_step(state, chunks)
+                return state, {k: v[None] for k, v in metrics.items()}
+            return jax.lax.scan(lambda st, _: optimizer_step(st, chunks), state, None, length=epochs)
         n = batch["actions"].shape[0] * num_envs
-        split = epoch_minibatches(seed, first_iteration, epoch, n, minibatches)  # [M, n / M]
+        first = state.optimizer[iterations]
+        parts = jnp.concatenate([epoch_minibatches(seed, first, k, n, minibatches) for k in range(epochs)])  # [K*M, s]
         cm = streams_per_chunk(n // minibatches, unroll_length, cfg.microbatch_samples)
-        return [
-            [gather_chunk(batch, timed, per_stream, part[j : j + cm]) for j in range(0, n // minibatches, cm)]
-            for part in split
-        ]
+
+        def minibatch_step(st: TrainState, part):  # part: int32 [n / M] stream numbers
+            chunks = [gather_chunk(batch, timed, per_stream, part[j : j + cm]) for j in range(0, len(part), cm)]
+            return optimizer_step(st, [{**chunk, **scalars} for chunk in chunks])
+
+        return jax.lax.scan(minibatch_step, state, parts)
 
     def train_step(state: TrainState, batch, entropy_coef=cfg.entropy_coef):
         fields, scalars = prologue(state, batch)
-        batch, timed = {**batch, **fields}, TIMED_FIELDS + tuple(fields)
         scalars["entropy_coef"] = entropy_coef
-        first_iteration, steps = state.optimizer[iterations], []
-        for epoch in range(epochs):
-            for chunks in epoch_parts(batch, timed, first_iteration, epoch):
-                state, metrics = optimizer_step(state, [{**chunk, **scalars} for chunk in chunks])
-                steps.append(metrics)
-        return state, combine_metrics(steps)
+        state, metrics = steps_over(state, {**batch, **fields}, TIMED_FIELDS + tuple(fields), scalars)
+        return state, {k: jnp.max(v) if k.endswith("_max") else jnp.mean(v) for k, v in metrics.items()}
 
     return jax.jit(train_step, donate_argnums=(0,))
