@@ -54,8 +54,8 @@ def make_entropy_schedule(cfg: LearnerConfig, total_frames: int, update_frames: 
 def make_optimizer(
     cfg: LearnerConfig, lr_schedule, algorithm: str | algorithms.Algorithm = "a3c"
 ) -> keras.optimizers.Optimizer:
-    """The algorithm's optimizer (`Algorithm.make_optimizer`; RMSprop with the paper's settings for all five
-    today), driven by `lr_schedule` (from `make_lr_schedule`)."""
+    """The algorithm's optimizer (`Algorithm.make_optimizer`: `learner.optimizer`, RMSprop with the paper's
+    settings by default, or Adam), driven by `lr_schedule` (from `make_lr_schedule`)."""
     return algorithms.get(algorithm).make_optimizer(cfg, lr_schedule)
 
 

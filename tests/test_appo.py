@@ -1,6 +1,7 @@
 """APPO on the algorithm seam: its object in the registry, the settings it refuses, its optimizer, and the
 train step's K x M optimizer steps per batch."""
 
+import os
 import re
 
 import keras
@@ -126,10 +127,9 @@ def test_the_prologue_reads_the_weights_before_the_first_step():
         return np.swapaxes(x, 0, 1).reshape(x.shape[1], B * E, *x.shape[3:])
 
     flat = {k: streams(batch[k]) for k in TIMED_FIELDS}
-    _, advantages = vtrace_advantages_fn(
-        streams(logits)[:-1], streams(values)[:-1], streams(values)[-1], flat["actions"], flat["rewards"],
-        flat["dones"], flat["behaviour_logits"], gamma=cfg.gamma,
-    )  # fmt: skip
+    logits, values = streams(logits), streams(values)
+    args = (flat["actions"], flat["rewards"], flat["dones"], flat["behaviour_logits"])
+    _, advantages = vtrace_advantages_fn(logits[:-1], values[:-1], values[-1], *args, gamma=cfg.gamma)
     np.testing.assert_allclose(float(scalars["advantage_mean"]), float(jnp.mean(advantages)), rtol=1e-5)
     np.testing.assert_allclose(float(scalars["advantage_square_mean"]), float(jnp.mean(advantages**2)), rtol=1e-5)
 
@@ -146,3 +146,29 @@ def test_the_prologue_runs_only_for_what_the_loss_uses(normalize, value_clip):
     fields, scalars = prologue([v.value for v in model.trainable_variables], [], chunk)
     assert set(fields) == ({"old_values"} if value_clip else set())
     assert set(scalars) == ({"advantage_mean", "advantage_square_mean"} if normalize else set())
+
+
+def test_an_appo_run_folder_plays_evaluates_and_exports(tmp_path, capsys):
+    """APPO's weights go where A3C's go: `actor.play` (sampling from the policy, or greedy), `actor.evaluate`,
+    `learner.export`."""
+    from actor import play
+    from actor.evaluate import evaluate
+    from common import config as config_lib
+    from common.env import probe_spec
+    from learner import export
+
+    cfg = from_dict({"name": "r", "algorithm": "appo", "model": {"mlp_hidden": [8]}, "run": {"dir": str(tmp_path)}})
+    os.makedirs(tmp_path / "r" / "checkpoints")
+    config_lib.save(cfg, str(tmp_path / "r" / "config.json"))
+    weights = str(tmp_path / "r/checkpoints/latest.weights.h5")
+    build_model(probe_spec(cfg.env), cfg.model, seed=0, algorithm="appo").save_weights(weights)
+
+    assert play.main([str(tmp_path / "r"), "--episodes", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "sampling from the policy" in out.splitlines()[0] and out.splitlines()[-1].startswith("2 episodes: mean ")
+    returns = evaluate(cfg, weights, episodes=3)  # greedy
+    assert len(returns) == 3 and all(r >= 1 for r in returns)
+    assert export.main([str(tmp_path / "r"), "--out", str(tmp_path / "appo.keras")]) == 0
+    assert (
+        play.main([str(tmp_path / "appo.keras"), "--config", str(tmp_path / "r/config.json"), "--episodes", "1"]) == 0
+    )

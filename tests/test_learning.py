@@ -76,4 +76,3 @@ def test_appo_cartpole_final_file_plays_475(tmp_path):
     report = f"appo: greedy mean {np.mean(returns):.1f} over 20 episodes: {returns}"
     print(report)  # kept in the log of a passing run too (pytest -rP)
     assert len(returns) == 20 and np.mean(returns) >= 475.0, report
-
