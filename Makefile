@@ -33,7 +33,7 @@ play: $(BIN)/.installed  # the shipped Pong model, greedy, under DQN's no-op sta
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest -q
 
-test-slow: $(BIN)/.installed  # the long learning runs (the value methods, APPO, A3C-LSTM on CartPole without velocities)
+test-slow: $(BIN)/.installed  # the long learning runs (the value methods, A3C-LSTM on CartPole without velocities)
 	$(BIN)/python -m pytest -q -rP -m slow  # -rP: the scores of passing runs too
 
 lint: $(BIN)/.installed  # ruff (lint + format check) over the tree, mypy over common/
