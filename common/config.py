@@ -129,8 +129,12 @@ class ActorConfig:
 @dataclass(frozen=True)
 class LearnerConfig:
     batch_unrolls: int = _f(2, "B: unrolls per train step (each of `env.num_envs` envs and T steps)", ge=1, le=1024)
-    learning_rate: float = _f(7e-4, "initial RMSprop learning rate", gt=0.0)
+    learning_rate: float = _f(7e-4, "initial learning rate", gt=0.0)
     anneal_lr: bool = _f(True, "anneal the learning rate linearly to 0 at `total_frames`")
+    optimizer: Literal["rmsprop", "adam"] = _f(
+        "rmsprop", "rmsprop (the paper's, with `rms_*`), or adam (with `adam_epsilon`, betas 0.9 and 0.999)"
+    )
+    adam_epsilon: float = _f(1e-5, "Adam's epsilon, added to the root of its second-moment estimate", gt=0.0)
     rms_rho: float = _f(0.99, "RMSprop decay (paper: alpha 0.99)", gt=0.0, lt=1.0)
     rms_epsilon: float = _f(0.1, "RMSprop epsilon, added inside the square root (paper: 0.1)", gt=0.0)
     rms_initial_mean_square: float = _f(
@@ -145,13 +149,13 @@ class LearnerConfig:
     entropy_coef: float = _f(0.01, "weight of the entropy bonus", ge=0.0)
     entropy_coef_final: float | None = _f(
         None,
-        "a3c: the entropy weight at the end of the budget, reached linearly from `entropy_coef` over the updates "
+        "a3c, appo: the entropy weight at the end of the budget, reached linearly from `entropy_coef` over the updates "
         "(as `anneal_lr` does for the learning rate); unset: `entropy_coef` throughout",
         ge=0.0,
     )
     entropy_anneal_frames: int | None = _f(
         None,
-        "a3c: frames over which the entropy weight falls to `entropy_coef_final`, then stays there; unset: the "
+        "a3c, appo: frames over which the entropy weight falls to `entropy_coef_final`, then stays there; unset: the "
         "whole budget (`total_frames`)",
         ge=1,
     )
@@ -184,6 +188,32 @@ class LearnerConfig:
     )
     td_loss: Literal["squared", "huber"] = _f(
         "squared", "value methods: 0.5 * squared TD error, or Huber (quadratic within 1, linear beyond)"
+    )
+    epochs: int = _f(
+        1,
+        "K: passes over each batch, each in `minibatches` optimizer steps; appo only (the others take one step "
+        "per batch)",
+        ge=1,
+        le=64,
+    )
+    minibatches: int = _f(
+        1,
+        "M: parts of whole env streams each pass splits the batch into, one optimizer step each (a fresh random "
+        "split every pass); must divide `batch_unrolls` x `env.num_envs`; appo only",
+        ge=1,
+        le=1024,
+    )
+    clip_ratio: float = _f(
+        0.2, "appo: PPO's clip of the ratio pi(a) / mu(a) (mu: the actor's policy) to 1 -/+ this", gt=0.0, lt=1.0
+    )
+    value_clip: float | None = _f(
+        None,
+        "appo: PPO's value clip: V may move at most this far (a return, unclipped rewards' units) from its "
+        "value before the batch's first optimizer step, pessimistically; null: off",
+        gt=0.0,
+    )
+    normalize_advantages: bool = _f(
+        True, "appo: advantages to mean 0 and standard deviation 1 over the batch before the policy loss"
     )
     microbatch_samples: int = _f(
         64,
@@ -246,8 +276,10 @@ class RemoteConfig:
 @dataclass(frozen=True)
 class Config:
     name: str = _f("experiment", "run name; outputs go to <run.dir>/<name>")
-    algorithm: Literal["a3c", "q_1step", "sarsa_1step", "q_nstep"] = _f(
-        "a3c", "a3c (actor-critic), or a value method: q_1step, sarsa_1step, q_nstep (Mnih et al. 2016)"
+    algorithm: Literal["a3c", "q_1step", "sarsa_1step", "q_nstep", "appo"] = _f(
+        "a3c",
+        "a3c (actor-critic), a value method: q_1step, sarsa_1step, q_nstep (Mnih et al. 2016), or appo (PPO's "
+        "clipped surrogate on V-trace, several optimizer steps per batch)",
     )
     seed: int = _f(0, "seed for environments, network initialisation and action sampling", ge=0, lt=100_000)
     total_frames: int = _f(10_000_000, "train until the learner has trained on this many frames", ge=1)
@@ -450,7 +482,14 @@ def _check_cross_field(cfg: Config) -> None:
         )
     from common import algorithms  # the registry imports this module
 
-    algorithms.get(cfg).check_config(cfg)  # what the algorithm itself cannot use (e.g. an lstm core, vtrace)
+    algo = algorithms.get(cfg)
+    algo.check_config(cfg)  # what the algorithm itself cannot use (e.g. an lstm core, vtrace)
+    steps = (cfg.learner.epochs, cfg.learner.minibatches)
+    if algo.epochs_and_minibatches(cfg.learner) != steps:
+        raise ConfigError(
+            f"learner.epochs, learner.minibatches: {cfg.algorithm} takes one optimizer step per batch, not "
+            f"{steps[0]} x {steps[1]}; algorithms that reuse a batch (appo) take them"
+        )
     finals, probs = cfg.actor.epsilon_finals, cfg.actor.epsilon_probs
     if not finals or len(finals) != len(probs):
         raise ConfigError(

@@ -239,7 +239,7 @@ def _build_services(
         entropy_schedule=make_entropy_schedule(cfg.learner, cfg.total_frames, schedule.frames_per_batch),
         schedule=schedule,
         state=state,
-        train_step=make_train_step(model, optimizer, cfg.learner, E, T, algo),
+        train_step=make_train_step(model, optimizer, cfg.learner, E, T, algo, seed=cfg.seed),
         fields=fields,
         before=before,
         resumed=resumed,

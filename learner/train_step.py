@@ -54,8 +54,8 @@ def make_entropy_schedule(cfg: LearnerConfig, total_frames: int, update_frames: 
 def make_optimizer(
     cfg: LearnerConfig, lr_schedule, algorithm: str | algorithms.Algorithm = "a3c"
 ) -> keras.optimizers.Optimizer:
-    """The algorithm's optimizer (`Algorithm.make_optimizer`; RMSprop with the paper's settings for all five
-    today), driven by `lr_schedule` (from `make_lr_schedule`)."""
+    """The algorithm's optimizer (`Algorithm.make_optimizer`: `learner.optimizer`, RMSprop with the paper's
+    settings by default, or Adam), driven by `lr_schedule` (from `make_lr_schedule`)."""
     return algorithms.get(algorithm).make_optimizer(cfg, lr_schedule)
 
 
@@ -71,7 +71,7 @@ def init_state(
 ) -> TrainState:
     """The functional state of a new run; RMSprop's mean squares start at `initial_mean_square`."""
     optimizer.build(model.trainable_variables)
-    for v in optimizer.variables:
+    for v in optimizer.variables if isinstance(optimizer, keras.optimizers.RMSprop) else []:
         if v.path.endswith("_velocity"):  # RMSprop's running mean of squared gradients, one per weight
             v.assign(jnp.full(v.shape, initial_mean_square, v.dtype))
     trainable = [v.value for v in model.trainable_variables]
@@ -140,35 +140,105 @@ def keep_if_finite(old: TrainState, new: TrainState, loss, grad_norm) -> tuple[T
     return kept, finite
 
 
-def minibatch_parts(chunks: list, minibatches: int) -> list[list]:
-    """`chunks` in `minibatches` contiguous parts of (nearly) equal size; ValueError if some part is empty."""
-    n = len(chunks)
-    if not 1 <= minibatches <= n:
-        raise ValueError(f"{minibatches} minibatches of a batch of {n} chunks of env streams: one chunk at least each")
-    return [chunks[i * n // minibatches : (i + 1) * n // minibatches] for i in range(minibatches)]
+TIMED_FIELDS = ("obs", "actions", "rewards", "dones", "behaviour_logits")  # batch fields [B, T(+1), E, ...]
 
 
-def make_gradient(model: keras.Model, cfg: LearnerConfig, algo: algorithms.Algorithm, c: int):
-    """(state, batch, chunks, entropy_coef) -> (gradient, summed loss, metrics, non_trainable): the mean
-    gradient and metrics over `chunks`, each (b, e): env streams e..e+c-1 of unroll b of `batch` [B, ...]."""
-    grad_fn = jax.value_and_grad(algo.make_chunk_loss(model, cfg), has_aux=True)
-    timed = ("obs", "actions", "rewards", "dones", "behaviour_logits")  # fields [B, T(+1), E, ...]
-    per_stream = algo.loss_stream_fields + (("core_h", "core_c") if is_recurrent(model) else ())  # [B, E, ...]
+def minibatch_indices(n_rows: int, minibatches: int, key):
+    """A random split of n_rows env streams into equal minibatches -> int32 [minibatches, n_rows // minibatches].
 
-    def gradient(state: TrainState, batch, chunks, entropy_coef):
-        non_trainable, grads, metrics, loss = state.non_trainable, None, None, 0.0
-        for b, e in chunks:
+    Rows are whole unrolls (the N axis of `[T, N]` arrays): a minibatch takes some env streams
+    with all their time steps, never part of an unroll, because V-trace runs along time.
+    Every row appears exactly once. key: a `jax.random` key.
+    """
+    if minibatches < 1 or n_rows < 1:
+        raise ValueError(f"n_rows ({n_rows}) and minibatches ({minibatches}) must be at least 1")
+    if n_rows % minibatches:
+        raise ValueError(f"n_rows ({n_rows}) is not divisible by minibatches ({minibatches})")
+    permutation = jax.random.permutation(key, n_rows).astype(jnp.int32)
+    return permutation.reshape(minibatches, n_rows // minibatches)
+
+
+def epoch_minibatches(seed: int, iterations, epoch: int, n_streams: int, minibatches: int):
+    """The minibatches of one epoch -> int32 [minibatches, n_streams // minibatches], streams numbered b * E + e:
+    a fresh random split for every epoch (`epoch` of the batch whose first optimizer step is `iterations`), the
+    same again in a resumed run (the optimizer's iterations are in its checkpoint)."""
+    key = jax.random.fold_in(jax.random.fold_in(jax.random.key(seed), iterations), epoch)
+    return minibatch_indices(n_streams, minibatches, key)
+
+
+def slice_chunks(batch, timed, per_stream, c: int) -> list[dict]:
+    """The batch's env streams in order, c at a time: streams e..e+c-1 of unroll b, time-major (timed fields
+    [T(+1), c, ...], per-stream fields [c, ...])."""
+    B, E = batch["actions"].shape[0], batch["actions"].shape[2]
+    chunks = []
+    for b in range(B):
+        for e in range(0, E, c):
             chunk = {k: batch[k][b, :, e : e + c] for k in timed}
             chunk.update({k: batch[k][b, e : e + c] for k in per_stream})
-            chunk["entropy_coef"] = entropy_coef
+            chunks.append(chunk)
+    return chunks
+
+
+def gather_chunk(batch, timed, per_stream, streams) -> dict:
+    """The env streams `streams` (int [c], numbered b * E + e) of `batch`, time-major: timed fields
+    [T(+1), c, ...], per-stream fields [c, ...]."""
+    E = batch["actions"].shape[2]
+    b, e = streams // E, streams % E
+    chunk = {k: jnp.swapaxes(batch[k][b, :, e], 0, 1) for k in timed}  # [c, T(+1), ...] -> [T(+1), c, ...]
+    chunk.update({k: batch[k][b, e] for k in per_stream})
+    return chunk
+
+
+def combine_metrics(metrics: list[dict]) -> dict:
+    """One dict of scalars from several (chunks' or optimizer steps'): the largest of each `*_max`, the mean of
+    the rest."""
+    return {
+        k: jnp.max(jnp.stack([m[k] for m in metrics]))
+        if k.endswith("_max")
+        else sum(m[k] for m in metrics) / len(metrics)
+        for k in metrics[0]
+    }
+
+
+def make_gradient(model: keras.Model, cfg: LearnerConfig, algo: algorithms.Algorithm):
+    """(state, chunks) -> (gradient, summed loss, metrics, non_trainable): the mean gradient and combined
+    metrics over `chunks` (each a chunk of the algorithm's loss; all of one size)."""
+    grad_fn = jax.value_and_grad(algo.make_chunk_loss(model, cfg), has_aux=True)
+
+    def gradient(state: TrainState, chunks: list[dict]):
+        non_trainable, grads, metrics, loss = state.non_trainable, None, [], 0.0
+        for chunk in chunks:
             (chunk_loss, (m, non_trainable)), g = grad_fn(state.trainable, non_trainable, state.target, chunk)
             loss = loss + chunk_loss
             grads = g if grads is None else [a + x for a, x in zip(grads, g)]
-            metrics = m if metrics is None else {k: metrics[k] + m[k] for k in m}
-        n = len(chunks)
-        return [g / n for g in grads], loss, {k: v / n for k, v in metrics.items()}, non_trainable
+            metrics.append(m)
+        return [g / len(chunks) for g in grads], loss, combine_metrics(metrics), non_trainable
 
     return gradient
+
+
+def make_prologue(model: keras.Model, cfg: LearnerConfig, algo: algorithms.Algorithm, c: int, per_stream: tuple):
+    """(state, batch) -> (fields, scalars): what the algorithm's loss needs from the weights before the batch's
+    first optimizer step (`Algorithm.make_batch_prologue`), over the batch's chunks of c streams: its fields
+    joined into batch fields [B, T, E], its scalars averaged over the chunks (all of one size). Without a
+    prologue: nothing."""
+    body = algo.make_batch_prologue(model, cfg)
+
+    def join(parts: list, B: int):
+        """Per-chunk fields [T, c], in `slice_chunks` order -> [B, T, E]."""
+        n = len(parts) // B
+        return jnp.stack([jnp.concatenate(parts[b * n : (b + 1) * n], axis=1) for b in range(B)])
+
+    def prologue(state: TrainState, batch):
+        if body is None:
+            return {}, {}
+        chunks = slice_chunks(batch, TIMED_FIELDS, per_stream, c)
+        fields, means = zip(*[body(state.trainable, state.non_trainable, chunk) for chunk in chunks])
+        joined = {k: join([f[k] for f in fields], batch["actions"].shape[0]) for k in fields[0]}
+        scalars = {k: sum(m[k] for m in means) / len(means) for k in means[0]}
+        return jax.lax.stop_gradient(joined), jax.lax.stop_gradient(scalars)
+
+    return prologue
 
 
 def make_train_step(
@@ -178,25 +248,31 @@ def make_train_step(
     num_envs: int,
     unroll_length: int,
     algorithm: str | algorithms.Algorithm = "a3c",
+    seed: int = 0,
 ):
     """Jitted (state, batch, entropy_coef) -> (state, metrics). `batch` fields are [B, T(+1), E, ...] (see
-    transport); `entropy_coef` is this update's entropy weight (a3c; `make_entropy_schedule`), a traced scalar.
+    transport); `entropy_coef` is this update's entropy weight (`make_entropy_schedule`), a traced scalar.
 
     A batch gives the algorithm's optimizer steps (`Algorithm.epochs_and_minibatches`: `epochs` passes, each
-    over `minibatches` parts of whole env streams; one step on the whole batch for all five today). A step's
-    gradient is the mean of the gradients of chunks of whole env streams (each chunk's loss is its own mean
-    over T x streams, and all chunks have the same size, so this equals the gradient of the part's mean). The
-    chunks are unrolled in the jitted function: XLA's CPU convolution gradients are about twice as fast per
-    sample on ~40-sample pieces that stay in cache as on the full batch (benchmarks/RESULTS.md); a `lax.scan`
-    over chunks is much slower. metrics: the mean over the batch's steps.
+    over `minibatches` parts of whole env streams, a fresh random split every pass drawn from `seed`
+    (`epoch_minibatches`); one step on the whole batch for the paper's five). Before them, the algorithm's
+    prologue reads the pre-update weights once (`make_prologue`). A step's gradient is the mean of the
+    gradients of chunks of whole env streams (each chunk's loss is its own mean over T x streams, and all
+    chunks have the same size, so this equals the gradient of the part's mean). The chunks are unrolled in the
+    jitted function: XLA's CPU convolution gradients are about twice as fast per sample on ~40-sample pieces
+    that stay in cache as on the full batch (benchmarks/RESULTS.md); a `lax.scan` over chunks is much slower.
+    metrics: over the batch's steps, the largest of each `*_max`, the mean of the rest.
     """
     algo = algorithms.get(algorithm)
     epochs, minibatches = algo.epochs_and_minibatches(cfg)
     c = streams_per_chunk(num_envs, unroll_length, cfg.microbatch_samples)
-    gradient = make_gradient(model, cfg, algo, c)
+    per_stream = algo.loss_stream_fields + (("core_h", "core_c") if is_recurrent(model) else ())  # [B, E, ...]
+    gradient = make_gradient(model, cfg, algo)
+    prologue = make_prologue(model, cfg, algo, c, per_stream)
+    iterations = [i for i, v in enumerate(optimizer.variables) if v is optimizer.iterations][0]
 
-    def optimizer_step(state: TrainState, batch, chunks, entropy_coef):
-        grads, loss, metrics, non_trainable = gradient(state, batch, chunks, entropy_coef)
+    def optimizer_step(state: TrainState, chunks: list[dict]):
+        grads, loss, metrics, non_trainable = gradient(state, chunks)
         trainable, opt_vars = optimizer.stateless_apply(state.optimizer, grads, state.trainable)
         grad_norm = jnp.sqrt(sum(jnp.sum(jnp.square(g)) for g in grads))
         metrics["losses/grad_norm"] = grad_norm
@@ -205,14 +281,30 @@ def make_train_step(
         metrics["learner/skipped_update"] = 1.0 - applied.astype(jnp.float32)
         return new, metrics
 
+    def steps_over(state: TrainState, batch, timed, scalars):
+        """The batch's epochs x minibatches optimizer steps, as one `lax.scan` over them (unrolled, 16 steps
+        took XLA ten times as long to compile) -> (state, metrics, each [steps])."""
+        if minibatches == 1:  # the order of the chunks does not change their mean gradient
+            chunks = [{**chunk, **scalars} for chunk in slice_chunks(batch, timed, per_stream, c)]
+            if epochs == 1:
+                state, metrics = optimizer_step(state, chunks)
+                return state, {k: v[None] for k, v in metrics.items()}
+            return jax.lax.scan(lambda st, _: optimizer_step(st, chunks), state, None, length=epochs)
+        n = batch["actions"].shape[0] * num_envs
+        first = state.optimizer[iterations]
+        parts = jnp.concatenate([epoch_minibatches(seed, first, k, n, minibatches) for k in range(epochs)])  # [K*M, s]
+        cm = streams_per_chunk(n // minibatches, unroll_length, cfg.microbatch_samples)
+
+        def minibatch_step(st: TrainState, part):  # part: int32 [n / M] stream numbers
+            chunks = [gather_chunk(batch, timed, per_stream, part[j : j + cm]) for j in range(0, len(part), cm)]
+            return optimizer_step(st, [{**chunk, **scalars} for chunk in chunks])
+
+        return jax.lax.scan(minibatch_step, state, parts)
+
     def train_step(state: TrainState, batch, entropy_coef=cfg.entropy_coef):
-        B, E = batch["actions"].shape[0], batch["actions"].shape[2]
-        parts = minibatch_parts([(b, e) for b in range(B) for e in range(0, E, c)], minibatches)
-        steps = []
-        for _ in range(epochs):
-            for chunks in parts:
-                state, metrics = optimizer_step(state, batch, chunks, entropy_coef)
-                steps.append(metrics)
-        return state, {k: sum(m[k] for m in steps) / len(steps) for k in steps[0]}
+        fields, scalars = prologue(state, batch)
+        scalars["entropy_coef"] = entropy_coef
+        state, metrics = steps_over(state, {**batch, **fields}, TIMED_FIELDS + tuple(fields), scalars)
+        return state, {k: jnp.max(v) if k.endswith("_max") else jnp.mean(v) for k, v in metrics.items()}
 
     return jax.jit(train_step, donate_argnums=(0,))

@@ -146,7 +146,7 @@ def test_a_batch_gives_the_algorithms_optimizer_steps_over_minibatches_of_stream
     from common.env import EnvSpec
     from common.model import build_model
     from common.transport import unroll_fields
-    from learner.train_step import init_state, make_lr_schedule, make_optimizer, make_train_step
+    from learner.train_step import epoch_minibatches, init_state, make_lr_schedule, make_optimizer, make_train_step
 
     B, T, E = 2, 5, 4
     spec, cfg = EnvSpec((4,), "float32", 3, 1), LearnerConfig(microbatch_samples=12)  # chunks of 2 streams
@@ -157,25 +157,22 @@ def test_a_batch_gives_the_algorithms_optimizer_steps_over_minibatches_of_stream
     def run(algo, batches):
         model = build_model(spec, ModelConfig(torso="mlp"), seed=3, algorithm=algo)
         optimizer = make_optimizer(cfg, make_lr_schedule(cfg, 100), algo)
-        state, step = init_state(model, optimizer), make_train_step(model, optimizer, cfg, E, T, algo)
+        state, step = init_state(model, optimizer), make_train_step(model, optimizer, cfg, E, T, algo, seed=5)
         for b in batches:
             state, metrics = step(state, b, np.float32(0.01))
         return state, metrics
 
     state, metrics = run(_TwoByTwo("a3c_2x2"), [batch])
-    # Minibatch 1 is unroll 0's 4 streams, minibatch 2 unroll 1's: the same as four one-step updates on them.
-    rows = [{k: v[b : b + 1] for k, v in batch.items()} for b in (0, 1, 0, 1)]
-    expected, _ = run(algorithms.get("a3c"), rows)
+
+    def streams(ids):  # the batch's streams b * E + e, as one unroll of len(ids) envs [1, T(+1), len(ids), ...]
+        b, e = np.asarray(ids) // E, np.asarray(ids) % E
+        return {k: np.swapaxes(v[b, :, e], 0, 1)[None] if v.ndim >= 3 else v[b, e][None] for k, v in batch.items()}
+
+    # Each epoch splits the 8 streams into 2 random minibatches of 4: four one-step updates on them.
+    splits = [np.asarray(epoch_minibatches(5, 0, epoch, B * E, 2)) for epoch in (0, 1)]
+    assert not np.array_equal(splits[0], splits[1])
+    expected, _ = run(algorithms.get("a3c"), [streams(part) for split in splits for part in split])
     for got, want in zip(state.trainable, expected.trainable):
         np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-5, atol=1e-6)
     assert int(state.optimizer[0]) == 4  # the optimizer's iterations: the learning-rate schedule's position
     assert set(metrics) >= {"losses/total", "losses/grad_norm", "learner/skipped_update"}
-
-
-def test_minibatches_must_each_hold_a_chunk():
-    from learner.train_step import minibatch_parts
-
-    assert minibatch_parts([1, 2, 3, 4], 2) == [[1, 2], [3, 4]]
-    assert minibatch_parts([1, 2, 3], 1) == [[1, 2, 3]]
-    with pytest.raises(ValueError, match="3 minibatches of a batch of 2 chunks"):
-        minibatch_parts([1, 2], 3)

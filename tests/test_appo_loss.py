@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from learner.appo_loss import appo_loss_fn, minibatch_indices
+from common.algorithms.appo.loss import advantage_stats_fn, appo_loss_fn
 from learner.losses import a3c_loss_fn
 
 
@@ -46,7 +46,8 @@ def np_appo(inputs, cfg):
     vs, adv = np_vtrace_backward(ratio, rewards, dones, values, bootstrap, cfg["gamma"], cfg["rho_bar"], cfg["c_bar"])
     adv_std = adv.std()
     if cfg["normalize_advantages"]:
-        adv = (adv - adv.mean()) / (adv_std + 1e-8)
+        mean, std = cfg["advantage_stats"] or (adv.mean(), adv_std)  # a whole batch's, or these samples' own
+        adv = (adv - mean) / (std + 1e-8)
     eps, pg, vloss, clipped = cfg["clip_ratio"], 0.0, 0.0, 0
     for t in range(T):
         for n in range(N):
@@ -101,6 +102,7 @@ def random_case(seed):
         "c_bar": float(rng.choice([1.0, 0.5])),
         "normalize_advantages": bool(seed % 2),
         "value_clip": None if seed % 4 < 2 else float(rng.uniform(0.05, 0.5)),
+        "advantage_stats": None if seed % 8 < 4 else (float(rng.normal()), float(rng.uniform(0.5, 2.0))),
     }
     return inputs, cfg
 
@@ -265,23 +267,13 @@ def test_single_sample_normalisation_is_finite():
     assert np.isfinite(float(total)) and float(m["losses/pg_loss"]) == 0.0
 
 
-@pytest.mark.parametrize("n_rows,minibatches", [(1, 1), (8, 1), (8, 2), (12, 4), (16, 16)])
-def test_minibatch_indices_are_a_permutation_split_evenly(n_rows, minibatches):
-    idx = np.asarray(minibatch_indices(n_rows, minibatches, jax.random.key(3)))
-    assert idx.shape == (minibatches, n_rows // minibatches)
-    assert idx.dtype == np.int32
-    np.testing.assert_array_equal(np.sort(idx.ravel()), np.arange(n_rows))
-
-
-def test_minibatch_indices_shuffle_with_the_key():
-    draws = {tuple(np.asarray(minibatch_indices(16, 4, jax.random.key(s))).ravel()) for s in range(5)}
-    assert len(draws) == 5  # not the identity split, and a different split for each key
-    assert tuple(range(16)) not in draws
-    same = [np.asarray(minibatch_indices(16, 4, jax.random.key(7))) for _ in range(2)]
-    np.testing.assert_array_equal(same[0], same[1])
-
-
-@pytest.mark.parametrize("n_rows,minibatches", [(10, 4), (3, 2), (8, 0), (0, 1)])
-def test_minibatch_indices_reject_uneven_or_empty_splits(n_rows, minibatches):
-    with pytest.raises(ValueError, match="n_rows"):
-        minibatch_indices(n_rows, minibatches, jax.random.key(0))
+def test_advantage_stats_from_chunk_means_are_the_batchs():
+    # Equal-sized chunks: the mean of their means and mean squares gives the whole sample's mean and std.
+    rng = np.random.default_rng(0)
+    adv = rng.normal(2.0, 3.0, (6, 8)).astype(np.float32)
+    chunks = np.split(adv, 4, axis=1)
+    mean = np.mean([c.mean() for c in chunks])
+    square_mean = np.mean([(c**2).mean() for c in chunks])
+    got = advantage_stats_fn(jnp.float32(mean), jnp.float32(square_mean))
+    np.testing.assert_allclose([float(got[0]), float(got[1])], [adv.mean(), adv.std()], rtol=1e-5)
+    assert float(advantage_stats_fn(jnp.float32(1.0), jnp.float32(1.0 - 1e-7))[1]) == 0.0  # rounding below 0

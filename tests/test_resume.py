@@ -116,6 +116,42 @@ def test_kill_9_then_resume_continues_from_the_last_checkpoint(tmp_path):
     assert checkpoint_frames(ckdir)[0] == summary["frames"]
 
 
+def _optimizer_arrays(path):
+    """A checkpoint's optimizer variables by Keras path (its iteration count included)."""
+    with h5py.File(path, "r") as fh:
+        return {str(d.attrs["name"]): d[()] for d in fh["optimizer"].values()}
+
+
+def test_an_appo_run_resumes_with_its_adam_state_and_steps_per_batch(tmp_path):
+    appo = ["algorithm=appo", "learner.epochs=2", "learner.minibatches=2", "learner.optimizer=adam"]
+    sets = [a for setting in [*appo, "learner.value_clip=0.5"] for a in ("--set", setting)]
+    proc = start_learner("--config", "configs/smoke_cartpole.yaml", "--total-frames", "2000", *sets, run_dir=tmp_path)
+    rc, out = finish(proc, 180)
+    assert rc == 0, out
+    run, ckdir = tmp_path / "smoke_cartpole", tmp_path / "smoke_cartpole" / "checkpoints"
+    frames = checkpoint_frames(str(ckdir))[0]
+    saved_weights, saved_state = _arrays(ckdir / "latest.weights.h5"), _arrays(ckdir / "latest.state.h5")
+    optimizer = _optimizer_arrays(ckdir / "latest.state.h5")
+    assert any(name.endswith("_momentum") for name in optimizer)  # Adam's, not RMSprop's
+    assert optimizer["adam/iteration"] == frames // UPDATE_FRAMES * 4  # 2 epochs x 2 minibatches a batch
+
+    # The budget already reached: nothing is trained, and the final checkpoint is the restored state itself.
+    rc, out = finish(_resume(run, frames), 180)
+    assert rc == 0, out
+    _assert_same(saved_weights, _arrays(ckdir / "latest.weights.h5"))
+    _assert_same(saved_state, _arrays(ckdir / "latest.state.h5"))
+
+    rc, out = finish(_resume(run, frames + 1_000), 180)
+    assert rc == 0, out
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["resumed_from_frames"] == frames and summary["updates"] == summary["frames"] // UPDATE_FRAMES
+    assert _optimizer_arrays(ckdir / "latest.state.h5")["adam/iteration"] == summary["updates"] * 4
+    rows = metric_rows(run / "metrics.csv")
+    assert float(rows[-1]["charts/frames"]) > frames
+    for name in ("appo/ratio_mean", "appo/ratio_max", "appo/clip_fraction", "appo/approx_kl"):
+        assert np.isfinite(float(rows[-1][name])), name
+
+
 def test_resume_bad_input_is_one_line(tmp_path):
     def run(*args):
         proc = subprocess.run(

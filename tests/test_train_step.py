@@ -2,6 +2,7 @@
 
 import dataclasses
 
+import jax
 import numpy as np
 import pytest
 
@@ -10,11 +11,14 @@ from common.env import EnvSpec
 from common.model import build_model
 from common.transport import unroll_fields
 from learner.train_step import (
+    combine_metrics,
+    epoch_minibatches,
     init_state,
     make_chunk_loss,
     make_lr_schedule,
     make_optimizer,
     make_train_step,
+    minibatch_indices,
     streams_per_chunk,
 )
 
@@ -30,8 +34,8 @@ def test_streams_per_chunk(E, T, target, expected):
 def _one_step(spec, model_cfg, learner_cfg, batch, E, T, algorithm):
     model = build_model(spec, model_cfg, seed=3, algorithm=algorithm)
     optimizer = make_optimizer(learner_cfg, make_lr_schedule(learner_cfg, 100))
-    state = init_state(model, optimizer, with_target=algorithm != "a3c")
-    if algorithm != "a3c":  # a target that differs from the online weights, as after some training
+    state = init_state(model, optimizer, with_target=algorithm not in ("a3c", "appo"))
+    if algorithm not in ("a3c", "appo"):  # a target that differs from the online weights, as after some training
         state = state._replace(target=[t * 0.5 for t in state.target])
     step = make_train_step(model, optimizer, learner_cfg, E, T, algorithm)
     state, metrics = step(state, batch)
@@ -49,6 +53,9 @@ def _one_step(spec, model_cfg, learner_cfg, batch, E, T, algorithm):
         (True, "q_nstep", "none"),
         (False, "a3c", "lstm"),
         (True, "a3c", "lstm"),
+        (False, "appo", "none"),
+        (True, "appo", "none"),
+        (False, "appo", "lstm"),
     ],
 )
 def test_chunked_step_equals_full_batch_step(pixels, algorithm, core):
@@ -71,6 +78,8 @@ def test_chunked_step_equals_full_batch_step(pixels, algorithm, core):
         else:
             batch[k] = rng.normal(size=(B, *shape)).astype(dt)
     full_cfg = LearnerConfig(microbatch_samples=0, learning_rate=1e-2)
+    if algorithm == "appo":  # 2 epochs of 2 random minibatches of 4 streams; the batch's advantage statistics
+        full_cfg = dataclasses.replace(full_cfg, epochs=2, minibatches=2, value_clip=0.1, optimizer="adam")
     chunk_cfg = dataclasses.replace(full_cfg, microbatch_samples=2 * (T + 1))  # 2 streams per chunk: 4 chunks
     assert streams_per_chunk(E, T, chunk_cfg.microbatch_samples) == 2
     full_params, full_m = _one_step(spec, model_cfg, full_cfg, {k: v.copy() for k, v in batch.items()}, E, T, algorithm)
@@ -202,3 +211,40 @@ def test_the_train_step_uses_the_entropy_weight_it_is_given():
         totals[coef] = (float(metrics["losses/total"]), float(metrics["losses/entropy"]))
     (t0, h0), (t1, h1) = totals[0.0], totals[0.5]
     assert h0 == pytest.approx(h1) and t1 == pytest.approx(t0 - 0.5 * h0, rel=1e-5)  # total = ... - coef x entropy
+
+
+@pytest.mark.parametrize("n_rows,minibatches", [(1, 1), (8, 1), (8, 2), (12, 4), (16, 16)])
+def test_minibatch_indices_are_a_permutation_split_evenly(n_rows, minibatches):
+    idx = np.asarray(minibatch_indices(n_rows, minibatches, jax.random.key(3)))
+    assert idx.shape == (minibatches, n_rows // minibatches)
+    assert idx.dtype == np.int32
+    np.testing.assert_array_equal(np.sort(idx.ravel()), np.arange(n_rows))
+
+
+def test_minibatch_indices_shuffle_with_the_key():
+    draws = {tuple(np.asarray(minibatch_indices(16, 4, jax.random.key(s))).ravel()) for s in range(5)}
+    assert len(draws) == 5  # not the identity split, and a different split for each key
+    assert tuple(range(16)) not in draws
+    same = [np.asarray(minibatch_indices(16, 4, jax.random.key(7))) for _ in range(2)]
+    np.testing.assert_array_equal(same[0], same[1])
+
+
+@pytest.mark.parametrize("n_rows,minibatches", [(10, 4), (3, 2), (8, 0), (0, 1)])
+def test_minibatch_indices_reject_uneven_or_empty_splits(n_rows, minibatches):
+    with pytest.raises(ValueError, match="n_rows"):
+        minibatch_indices(n_rows, minibatches, jax.random.key(0))
+
+
+def test_each_epoch_draws_its_own_split_and_a_resumed_run_the_same():
+    splits = [np.asarray(epoch_minibatches(0, it, epoch, 16, 4)) for it in (0, 16) for epoch in (0, 1, 2)]
+    assert len({s.tobytes() for s in splits}) == 6  # every epoch of both batches: a different split
+    for split in splits:
+        np.testing.assert_array_equal(np.sort(split.ravel()), np.arange(16))
+    again = np.asarray(epoch_minibatches(0, jax.numpy.int32(16), 1, 16, 4))  # the iteration count, traced
+    np.testing.assert_array_equal(again, splits[4])
+    assert not np.array_equal(np.asarray(epoch_minibatches(1, 16, 1, 16, 4)), again)  # another run seed
+
+
+def test_metrics_combine_as_means_and_maxima():
+    m = combine_metrics([{"a/x": 1.0, "appo/ratio_max": 3.0}, {"a/x": 2.0, "appo/ratio_max": 1.5}])
+    assert float(m["a/x"]) == 1.5 and float(m["appo/ratio_max"]) == 3.0

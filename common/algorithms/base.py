@@ -152,12 +152,23 @@ class Algorithm(abc.ABC):
         traced scalar). `target`: the target network's trainable values ([] without one). metrics: scalars
         named `losses/*`."""
 
+    def make_batch_prologue(self, model: Any, cfg: LearnerConfig) -> Any:
+        """None (the default), or what the loss needs from the weights as they were before a batch's first
+        optimizer step: (trainable, non_trainable, chunk) -> (fields, scalars), run once per batch over its chunks
+        (the `make_chunk_loss` chunk, without entropy_coef). fields: {name: [T, c]}, which every later chunk
+        carries for its own streams; scalars: {name: scalar}, averaged over the batch's chunks, which every
+        later chunk carries as they are. No gradient flows through either."""
+        return None
+
     def make_optimizer(self, cfg: LearnerConfig, lr_schedule: Any) -> Any:
-        """The Keras optimizer, driven by `lr_schedule` (optimizer step -> learning rate) when annealed:
-        RMSprop with the paper's settings (Mnih et al. 2016: shared statistics, rho 0.99, epsilon 0.1)."""
+        """The Keras optimizer `learner.optimizer`, driven by `lr_schedule` (optimizer step -> learning rate) when
+        annealed, its global gradient norm clipped to `max_grad_norm`: RMSprop with the paper's settings (Mnih et
+        al. 2016: shared statistics, rho 0.99, epsilon 0.1) by default, or Adam."""
         import keras
 
         lr = lr_schedule if cfg.anneal_lr else cfg.learning_rate
+        if cfg.optimizer == "adam":
+            return keras.optimizers.Adam(learning_rate=lr, epsilon=cfg.adam_epsilon, global_clipnorm=cfg.max_grad_norm)
         return keras.optimizers.RMSprop(
             learning_rate=lr, rho=cfg.rms_rho, epsilon=cfg.rms_epsilon, global_clipnorm=cfg.max_grad_norm
         )

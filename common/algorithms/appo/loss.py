@@ -1,12 +1,12 @@
 """APPO loss as pure `jax.numpy` functions: the PPO clipped surrogate on V-trace advantages.
 
-Conventions are those of `learner/losses.py`: arrays are `[T, N]` (time, batch of env
+Conventions are those of `common/algorithms/actor_critic/loss.py`: arrays are `[T, N]` (time, batch of env
 streams), and `dones[t]` means the episode ended after `actions[t]`, so the discount at `t`
 is `gamma * (1 - dones[t])` and an episode end inside an unroll cuts the bootstrap.
 
 The ratio's denominator is the behaviour policy mu, the actor's logits that made the sample
 (APPO, and IMPACT with its target network taken to be the behaviour policy). Minibatches are
-cut over env streams, never over time, because V-trace runs along time (`minibatch_indices`).
+cut over env streams, never over time, because V-trace runs along time (`learner.train_step`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from learner.losses import vtrace_fn
+from common.algorithms.actor_critic.loss import vtrace_fn
 
 ADVANTAGE_EPS = 1e-8  # keeps the normalisation finite when every advantage is equal
 
@@ -24,9 +24,26 @@ def _action_log_probs(logits, actions):
     return jnp.take_along_axis(jax.nn.log_softmax(logits), actions[..., None], axis=-1)[..., 0]
 
 
-def _normalize(advantages):
-    """[T, N] -> [T, N] with mean 0 and standard deviation 1 over all T*N samples."""
-    return (advantages - jnp.mean(advantages)) / (jnp.std(advantages) + ADVANTAGE_EPS)
+def _normalize(advantages, stats=None):
+    """[T, N] -> [T, N] with mean 0 and standard deviation 1 over all T*N samples, or shifted and scaled by
+    `stats` (mean, std), scalars: a larger sample's (`advantage_stats_fn`)."""
+    mean, std = stats if stats is not None else (jnp.mean(advantages), jnp.std(advantages))
+    return (advantages - mean) / (std + ADVANTAGE_EPS)
+
+
+def advantage_stats_fn(mean, square_mean):
+    """(mean, standard deviation) of advantages from their mean and the mean of their squares (scalars, each the
+    mean of equal-sized chunks' means: a batch's statistics gathered chunk by chunk)."""
+    return mean, jnp.sqrt(jnp.maximum(square_mean - jnp.square(mean), 0.0))
+
+
+def vtrace_advantages_fn(
+    logits, values, bootstrap_value, actions, rewards, dones, behaviour_logits, *, gamma, rho_bar=1.0, c_bar=1.0
+):
+    """V-trace targets vs and policy-gradient advantages, both [T, N] and without gradient; arguments as
+    `appo_loss_fn`'s."""
+    discounts = gamma * (1.0 - dones.astype(jnp.float32))
+    return vtrace_fn(behaviour_logits, logits, actions, rewards, discounts, values, bootstrap_value, rho_bar, c_bar)
 
 
 def _surrogate(log_ratio, advantages, clip_ratio):
@@ -80,6 +97,7 @@ def appo_loss_fn(
     normalize_advantages: bool = True,
     old_values=None,
     value_clip: float | None = None,
+    advantage_stats=None,
 ):
     """APPO loss (PPO clipped surrogate on V-trace advantages), averaged over T*N.
 
@@ -87,6 +105,8 @@ def appo_loss_fn(
     bootstrap_value: [N] (V of obs[T]); actions: [T, N] int; rewards: [T, N]; dones: [T, N] bool;
     behaviour_logits: [T, N, A] (the actor's policy mu that chose the actions);
     old_values: [T, N] or None, V before this batch's first optimizer step, used only with value_clip.
+    advantage_stats: (mean, std) scalars to normalise the advantages with (a whole batch's, while this call
+    sees one chunk of it); None: these T*N advantages' own.
 
     ratio = pi(a) / mu(a): PPO's "old policy" is the behaviour policy mu, not a snapshot of the
     learner, so one clip bounds both the policy lag of the sample and the drift of pi over the
@@ -95,13 +115,21 @@ def appo_loss_fn(
     total = pg_loss + value_coef * baseline_loss - entropy_coef * entropy.
     Returns (total_loss, dict of scalar metrics).
     """
-    discounts = gamma * (1.0 - dones.astype(jnp.float32))
-    vs, advantages = vtrace_fn(
-        behaviour_logits, logits, actions, rewards, discounts, values, bootstrap_value, rho_bar, c_bar
+    vs, advantages = vtrace_advantages_fn(
+        logits,
+        values,
+        bootstrap_value,
+        actions,
+        rewards,
+        dones,
+        behaviour_logits,
+        gamma=gamma,
+        rho_bar=rho_bar,
+        c_bar=c_bar,
     )
     advantage_std = jnp.std(advantages)
     if normalize_advantages:
-        advantages = _normalize(advantages)
+        advantages = _normalize(advantages, advantage_stats)
 
     # PPO's old policy is the actor's mu, which made the sample: one clip bounds policy lag and epoch drift.
     behaviour_log_probs = jax.lax.stop_gradient(_action_log_probs(behaviour_logits, actions))
@@ -121,18 +149,3 @@ def appo_loss_fn(
         "losses/mean_value": jnp.mean(values),
     }
     return total, metrics
-
-
-def minibatch_indices(n_rows: int, minibatches: int, key):
-    """A random split of n_rows env streams into equal minibatches -> int32 [minibatches, n_rows // minibatches].
-
-    Rows are whole unrolls (the N axis of `[T, N]` arrays): a minibatch takes some env streams
-    with all their time steps, never part of an unroll, because V-trace runs along time.
-    Every row appears exactly once. key: a `jax.random` key.
-    """
-    if minibatches < 1 or n_rows < 1:
-        raise ValueError(f"n_rows ({n_rows}) and minibatches ({minibatches}) must be at least 1")
-    if n_rows % minibatches:
-        raise ValueError(f"n_rows ({n_rows}) is not divisible by minibatches ({minibatches})")
-    permutation = jax.random.permutation(key, n_rows).astype(jnp.int32)
-    return permutation.reshape(minibatches, n_rows // minibatches)
