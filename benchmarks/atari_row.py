@@ -90,15 +90,11 @@ def score(run: str, weights: str, episodes: int) -> dict:
             return json.load(fh)
 
 
-def _leaves(tree: dict, prefix: str = "") -> dict:
-    """{'learner.learning_rate': 0.0007, ...} for a nested config dict."""
-    out = {}
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            out.update(_leaves(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
+def _leaves(tree: dict) -> dict:
+    """{'learner.learning_rate': 0.0007, ...} for a nested config dict (`common.run_record.leaves`)."""
+    from common.run_record import leaves
+
+    return leaves(tree)
 
 
 # Settings that change where a run writes, logs or listens, not what it learns: left out of the command.
