@@ -250,8 +250,9 @@ def make_train_step(
     algorithm: str | algorithms.Algorithm = "a3c",
     seed: int = 0,
 ):
-    """Jitted (state, batch, entropy_coef) -> (state, metrics). `batch` fields are [B, T(+1), E, ...] (see
-    transport); `entropy_coef` is this update's entropy weight (`make_entropy_schedule`), a traced scalar.
+    """Jitted (state, batch, entropy_coef) -> (state, metrics) (a `SteppedTrainStep` where a batch gives several
+    optimizer steps). `batch` fields are [B, T(+1), E, ...] (see transport); `entropy_coef` is this update's
+    entropy weight (`make_entropy_schedule`), a traced scalar.
 
     A batch gives the algorithm's optimizer steps (`Algorithm.epochs_and_minibatches`: `epochs` passes, each
     over `minibatches` parts of whole env streams, a fresh random split every pass drawn from `seed`
@@ -281,30 +282,82 @@ def make_train_step(
         metrics["learner/skipped_update"] = 1.0 - applied.astype(jnp.float32)
         return new, metrics
 
-    def steps_over(state: TrainState, batch, timed, scalars):
-        """The batch's epochs x minibatches optimizer steps, as one `lax.scan` over them (unrolled, 16 steps
-        took XLA ten times as long to compile) -> (state, metrics, each [steps])."""
-        if minibatches == 1:  # the order of the chunks does not change their mean gradient
-            chunks = [{**chunk, **scalars} for chunk in slice_chunks(batch, timed, per_stream, c)]
-            if epochs == 1:
-                state, metrics = optimizer_step(state, chunks)
-                return state, {k: v[None] for k, v in metrics.items()}
-            return jax.lax.scan(lambda st, _: optimizer_step(st, chunks), state, None, length=epochs)
+    if epochs * minibatches == 1:
+
+        def train_step(state: TrainState, batch, entropy_coef=cfg.entropy_coef):
+            fields, scalars = prologue(state, batch)
+            scalars["entropy_coef"] = entropy_coef
+            chunks = slice_chunks({**batch, **fields}, TIMED_FIELDS + tuple(fields), per_stream, c)
+            return optimizer_step(state, [{**chunk, **scalars} for chunk in chunks])
+
+        return jax.jit(train_step, donate_argnums=(0,))
+
+    def plan(state: TrainState, batch):
+        """-> (fields, scalars, parts int32 [K * M, n / M]): the prologue, and the streams of every step."""
         n = batch["actions"].shape[0] * num_envs
-        first = state.optimizer[iterations]
-        parts = jnp.concatenate([epoch_minibatches(seed, first, k, n, minibatches) for k in range(epochs)])  # [K*M, s]
-        cm = streams_per_chunk(n // minibatches, unroll_length, cfg.microbatch_samples)
-
-        def minibatch_step(st: TrainState, part):  # part: int32 [n / M] stream numbers
-            chunks = [gather_chunk(batch, timed, per_stream, part[j : j + cm]) for j in range(0, len(part), cm)]
-            return optimizer_step(st, [{**chunk, **scalars} for chunk in chunks])
-
-        return jax.lax.scan(minibatch_step, state, parts)
-
-    def train_step(state: TrainState, batch, entropy_coef=cfg.entropy_coef):
         fields, scalars = prologue(state, batch)
-        scalars["entropy_coef"] = entropy_coef
-        state, metrics = steps_over(state, {**batch, **fields}, TIMED_FIELDS + tuple(fields), scalars)
-        return state, {k: jnp.max(v) if k.endswith("_max") else jnp.mean(v) for k, v in metrics.items()}
+        first = state.optimizer[iterations]
+        parts = jnp.concatenate([epoch_minibatches(seed, first, k, n, minibatches) for k in range(epochs)])
+        return fields, scalars, parts
 
-    return jax.jit(train_step, donate_argnums=(0,))
+    def minibatch_step(state: TrainState, batch, fields, scalars, parts, i, entropy_coef):
+        timed, part = TIMED_FIELDS + tuple(fields), parts[i]  # part: int32 [n / M] stream numbers
+        cm = streams_per_chunk(part.shape[0], unroll_length, cfg.microbatch_samples)
+        batch = {**batch, **fields}
+        scalars = {**scalars, "entropy_coef": entropy_coef}
+        chunks = [gather_chunk(batch, timed, per_stream, part[j : j + cm]) for j in range(0, len(part), cm)]
+        return optimizer_step(state, [{**chunk, **scalars} for chunk in chunks])
+
+    steps = epochs * minibatches
+    return SteppedTrainStep(
+        jax.jit(plan), jax.jit(minibatch_step, donate_argnums=(0,)), jax.jit(combine_metrics), steps, cfg.entropy_coef
+    )
+
+
+class SteppedTrainStep:
+    """The train step of an algorithm with several optimizer steps per batch: (state, batch, entropy_coef) ->
+    (state, metrics), as the jitted one-step train step, but made of three jitted functions called from here:
+    `plan` (the prologue and every step's streams), `step` (one optimizer step on the i-th part) K x M times,
+    `combine` (the steps' metrics into one dict).
+
+    The steps are not one XLA program: XLA's CPU backend runs the same optimizer steps inside a `lax.scan`
+    about 7x slower than unrolled, and unrolled they compile for minutes (benchmarks/RESULTS.md). `lower`
+    traces all three on the calling thread and returns an object whose `compile()` gives the compiled step,
+    as `jax.jit(...).lower(...)` does (`learner.train.compile_ahead`)."""
+
+    def __init__(self, plan, step, combine, steps: int, entropy_coef: float):
+        self.plan, self.step, self.combine, self.steps = plan, step, combine, steps
+        self.entropy_coef = entropy_coef  # when a call gives none, as the jitted step's default
+
+    def __call__(self, state: TrainState, batch, entropy_coef=None):
+        entropy_coef = self.entropy_coef if entropy_coef is None else entropy_coef
+        batch = jax.device_put(batch)  # once, not once per step
+        fields, scalars, parts = self.plan(state, batch)
+        metrics = []
+        for i in range(self.steps):
+            state, m = self.step(state, batch, fields, scalars, parts, jnp.int32(i), entropy_coef)
+            metrics.append(m)
+        return state, self.combine(metrics)
+
+    def lower(self, state: TrainState, batch, entropy_coef):
+        fields, scalars, parts = jax.eval_shape(self.plan, state, batch)
+        metrics = jax.eval_shape(self.step, state, batch, fields, scalars, parts, jnp.int32(0), entropy_coef)[1]
+        return _LoweredSteps(
+            self,
+            self.plan.lower(state, batch),
+            self.step.lower(state, batch, fields, scalars, parts, jnp.int32(0), entropy_coef),
+            self.combine.lower([metrics] * self.steps),
+        )
+
+
+class _LoweredSteps(NamedTuple):
+    owner: SteppedTrainStep
+    plan: object
+    step: object
+    combine: object
+
+    def compile(self) -> SteppedTrainStep:
+        owner = self.owner
+        return SteppedTrainStep(
+            self.plan.compile(), self.step.compile(), self.combine.compile(), owner.steps, owner.entropy_coef
+        )

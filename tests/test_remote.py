@@ -47,20 +47,21 @@ def serve(cfg, fields=FIELDS, shapes=((3, 2),), num_actions=2, weights=None):
     return server, q, board
 
 
-def start_remote_learner(tmp_path, port, monkeypatch):
-    """`python -m learner` on the smoke config: one local actor, remote actors welcome on `port`."""
+def start_remote_learner(tmp_path, port, monkeypatch, *more, actors=1):
+    """`python -m learner` on the smoke config: `actors` local actors, remote actors welcome on `port`."""
     monkeypatch.setenv("ASYNCRL_AUTHKEY", KEY.decode())
     return start_learner(
         "--config",
         "configs/smoke_cartpole.yaml",
         "--actors",
-        "1",
+        str(actors),
         "--total-frames",
         "5000000",
         "--set",
         "remote.enabled=true",
         "--set",
         f"remote.port={port}",
+        *more,
         run_dir=tmp_path,
     )
 
@@ -338,6 +339,42 @@ def test_local_and_remote_actors_train_together(tmp_path, monkeypatch):
     assert ok, out
     assert rc == 0 and "remote actor 1 connected" in out and "| actors 2 |" in out, out
     assert "wrong authkey" in out and "non-finite values in rewards" in out
+
+
+def test_appo_trains_on_remote_actors_alone(tmp_path, monkeypatch):
+    """APPO's unrolls (the actor's logits for V-trace, several optimizer steps a batch) travel like the others'."""
+    port = free_port()
+    appo = ("algorithm=appo", "learner.optimizer=adam", "learner.epochs=2", "learner.minibatches=2")
+    learner = start_remote_learner(tmp_path, port, monkeypatch, *[a for s in appo for a in ("--set", s)], actors=0)
+    actor = subprocess.Popen(
+        [sys.executable, "-m", "actor", "--learner", f"127.0.0.1:{port}"],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    csv_path = tmp_path / "smoke_cartpole" / "metrics.csv"
+    try:
+        ok = wait_for(
+            lambda: any(
+                r["learner/remote_actors"] == "1" and float(r["charts/frames"]) >= 2_000 and r.get("appo/clip_fraction")
+                for r in metric_rows(csv_path)
+            ),
+            120,
+            learner,
+        )
+        learner.send_signal(signal.SIGTERM)
+        rc, out = finish(learner, timeout=90)
+    finally:
+        for p in (learner, actor):
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGTERM)
+        actor.wait(timeout=30)
+    assert ok, out
+    assert rc == 0 and "0 actors x 4 envs" in out and "remote actor 0 connected" in out, out  # no local actor
+    rows = metric_rows(csv_path)
+    fractions = [float(r["appo/clip_fraction"]) for r in rows if r.get("appo/clip_fraction")]
+    assert fractions and all(0.0 <= f <= 1.0 for f in fractions)
 
 
 def _fuzzed_messages(rng, n):
