@@ -152,6 +152,23 @@ def test_files_in_runs_belong_to_the_folders_owner(compose, tmp_path):
     assert compose("rm", "-f", timeout=120).returncode == 0
 
 
+def test_appo_trains_on_a_remote_actor_container_to_its_budget(compose):
+    """APPO in the image, its experience from an `actor` container only (0 local actors)."""
+    appo = "--set algorithm=appo --set learner.optimizer=adam --set learner.epochs=2 --set learner.minibatches=2"
+    env = dict(
+        ACTORS="0", REMOTE="true", ASYNCRL_AUTHKEY="ci-secret", ARGS=f"--name docker_appo --total-frames 4000 {appo}"
+    )
+    res = compose("up", "--exit-code-from", "learner", "--scale", "actor=1", timeout=600, **env)
+    assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-2000:]
+    assert "remote actor 0 connected" in res.stdout and "appo on CartPole-v1" in res.stdout, res.stdout[-4000:]
+    run = compose.runs / "docker_appo"
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["outcome"] == "completed" and summary["frames"] >= 4_000
+    rows = metric_rows(run / "metrics.csv")
+    assert any(r["learner/remote_actors"] == "1" and r.get("appo/clip_fraction") for r in rows)
+    assert compose("rm", "-f", timeout=120).returncode == 0
+
+
 def test_remote_actors_feed_the_learner_and_a_killed_one_is_not_missed(compose):
     metrics_csv = compose.runs / REMOTE_RUN / "metrics.csv"
 

@@ -73,10 +73,11 @@ def swarm():
 
 
 class Stack:
-    """One deployed stack of docker-compose.yml: 0 local actors, remote ones only, smoke CartPole."""
+    """One deployed stack of docker-compose.yml: 0 local actors, remote ones only, smoke CartPole (A3C, or
+    what `learner_args` set)."""
 
-    def __init__(self, runs: Path, extra_file: Path | None = None):
-        self.runs, self.extra_file = runs, extra_file
+    def __init__(self, runs: Path, extra_file: Path | None = None, learner_args: str = ""):
+        self.runs, self.extra_file, self.learner_args = runs, extra_file, learner_args
         self.metrics_csv = runs / RUN / "metrics.csv"
         key = secrets.token_hex(16) + "\n"  # as `openssl rand -hex 16 | docker secret create` stores it
         res = docker("secret", "create", SECRET, "-", input=key)
@@ -92,7 +93,7 @@ class Stack:
             CONFIG="configs/smoke_cartpole.yaml",
             ACTORS="0",
             REMOTE="true",
-            ARGS=f"--name {RUN} --total-frames 100000000",
+            ARGS=f"--name {RUN} --total-frames 100000000 {self.learner_args}",
         )
 
     def deploy(self) -> None:
@@ -168,7 +169,7 @@ def second_node(*args, timeout=900) -> subprocess.CompletedProcess:
     return subprocess.run([str(SECOND_NODE), *args], capture_output=True, text=True, timeout=timeout)
 
 
-def test_actors_on_a_second_engine_feed_the_learner_over_the_overlay(swarm, tmp_path):
+def test_actors_on_a_second_engine_feed_an_appo_learner_over_the_overlay(swarm, tmp_path):
     if not swarm and not _swarm_state().endswith(SECOND_NODE_ADDR):
         pytest.skip("second-node would re-initialise a swarm this test did not create")
     up = second_node("up", IMAGE)
@@ -186,7 +187,8 @@ def test_actors_on_a_second_engine_feed_the_learner_over_the_overlay(swarm, tmp_
     runs = tmp_path / "runs"
     runs.mkdir()
     try:
-        stack = Stack(runs, extra_file=extra)
+        appo = "--set algorithm=appo --set learner.optimizer=adam --set learner.epochs=2 --set learner.minibatches=2"
+        stack = Stack(runs, extra_file=extra, learner_args=appo)
         try:
             stack.deploy()
             stack.scale_actors(2)
@@ -196,6 +198,7 @@ def test_actors_on_a_second_engine_feed_the_learner_over_the_overlay(swarm, tmp_
             nodes = {docker("inspect", "--format", "{{.NodeID}}", t).stdout.strip() for t in tasks}
             assert len(tasks) == 2 and len(second) == 1 and nodes == {second[0]}
             assert stack.containers("actor") == []  # none of them on this engine
+            assert any(r.get("appo/clip_fraction") and float(r["charts/frames"]) > 0 for r in stack.rows())
         finally:
             stack.remove()
         label = f"label=com.docker.stack.namespace={STACK}"
