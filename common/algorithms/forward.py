@@ -50,3 +50,18 @@ def make_sequence_forward(model):
         return [jnp.swapaxes(x, 0, 1) for x in heads], non_trainable  # time-major again
 
     return recurrent if is_recurrent(model) else feed_forward
+
+
+def make_actor_critic_unroll(model):
+    """(weights, non_trainable, chunk) -> ((logits [T, c, A], values [T, c], bootstrap_value [c], actions [T, c],
+    rewards [T, c], dones [T, c]), non_trainable): the policy and value heads over a chunk, laid out as the
+    actor-critic losses take their first six arguments (V of obs[T] bootstraps)."""
+    forward = make_sequence_forward(model)
+
+    def unroll(weights, non_trainable, chunk):
+        (logits, values), non_trainable = forward(weights, non_trainable, chunk)  # [T+1, c, A], [T+1, c, 1]
+        values = values[..., 0]
+        steps = (logits[:-1], values[:-1], values[-1], chunk["actions"], chunk["rewards"], chunk["dones"])
+        return steps, non_trainable
+
+    return unroll

@@ -51,21 +51,15 @@ class ActorCritic(Algorithm):
         """Policy gradient + value_coef x value error - entropy_coef x entropy over a chunk (`a3c_loss_fn`),
         with n-step returns, or V-trace targets from the chunk's behaviour logits (`learner.correction`)."""
         from common.algorithms.actor_critic.loss import a3c_loss_fn
-        from common.algorithms.forward import make_sequence_forward
+        from common.algorithms.forward import make_actor_critic_unroll
 
         vtrace = cfg.correction == "vtrace"
-        forward = make_sequence_forward(model)
+        unroll = make_actor_critic_unroll(model)
 
         def a3c_loss(trainable, non_trainable, target, chunk):
-            (logits, values), non_trainable = forward(trainable, non_trainable, chunk)  # [T+1, c, A], [T+1, c, 1]
-            values = values[..., 0]
+            steps, non_trainable = unroll(trainable, non_trainable, chunk)
             loss, metrics = a3c_loss_fn(
-                logits[:-1],
-                values[:-1],
-                values[-1],
-                chunk["actions"],
-                chunk["rewards"],
-                chunk["dones"],
+                *steps,
                 cfg.gamma,
                 cfg.value_coef,
                 chunk["entropy_coef"],

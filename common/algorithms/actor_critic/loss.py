@@ -49,8 +49,15 @@ def a3c_loss_fn(
     action_log_probs = jnp.take_along_axis(log_probs, actions[..., None], axis=-1)[..., 0]
     pg_loss = -jnp.mean(action_log_probs * advantages)
     baseline_loss = jnp.mean(jnp.square(returns - values))
-    entropy = -jnp.mean(jnp.sum(jnp.exp(log_probs) * log_probs, axis=-1))
+    return actor_critic_total(pg_loss, baseline_loss, logits, values, value_coef, entropy_coef)
 
+
+def actor_critic_total(pg_loss, baseline_loss, logits, values, value_coef, entropy_coef):
+    """total = pg_loss + value_coef * baseline_loss - entropy_coef * entropy (the policy's mean entropy over
+    logits [T, N, A]) -> (total, the `losses/*` metrics); values [T, N] for their mean. Every actor-critic
+    family's loss ends here."""
+    log_probs = jax.nn.log_softmax(logits)  # [T, N, A]
+    entropy = -jnp.mean(jnp.sum(jnp.exp(log_probs) * log_probs, axis=-1))
     total = pg_loss + value_coef * baseline_loss - entropy_coef * entropy
     metrics = {
         "losses/total": total,

@@ -42,23 +42,17 @@ class Appo(ActorCritic):
         import jax.numpy as jnp
 
         from common.algorithms.appo.loss import vtrace_advantages_fn
-        from common.algorithms.forward import make_sequence_forward
+        from common.algorithms.forward import make_actor_critic_unroll
 
-        forward = make_sequence_forward(model)
+        unroll = make_actor_critic_unroll(model)
 
         def prologue(trainable, non_trainable, chunk):
-            (logits, values), _ = forward(trainable, non_trainable, chunk)  # [T+1, c, A], [T+1, c, 1]
-            values = values[..., 0]
-            fields = {"old_values": values[:-1]} if cfg.value_clip is not None else {}
+            steps, _ = unroll(trainable, non_trainable, chunk)
+            fields = {"old_values": steps[1]} if cfg.value_clip is not None else {}  # values [T, c]
             if not cfg.normalize_advantages:
                 return fields, {}
             _, advantages = vtrace_advantages_fn(
-                logits[:-1],
-                values[:-1],
-                values[-1],
-                chunk["actions"],
-                chunk["rewards"],
-                chunk["dones"],
+                *steps,
                 chunk["behaviour_logits"],
                 gamma=cfg.gamma,
                 rho_bar=cfg.vtrace_rho_bar,
@@ -73,23 +67,17 @@ class Appo(ActorCritic):
         advantages (normalised with the batch's statistics), the value error to V-trace targets (clipped around
         `old_values`), the entropy bonus (`chunk["entropy_coef"]`)."""
         from common.algorithms.appo.loss import advantage_stats_fn, appo_loss_fn
-        from common.algorithms.forward import make_sequence_forward
+        from common.algorithms.forward import make_actor_critic_unroll
 
-        forward = make_sequence_forward(model)
+        unroll = make_actor_critic_unroll(model)
 
         def appo_loss(trainable, non_trainable, target, chunk):
-            (logits, values), non_trainable = forward(trainable, non_trainable, chunk)  # [T+1, c, A], [T+1, c, 1]
-            values = values[..., 0]
+            steps, non_trainable = unroll(trainable, non_trainable, chunk)
             stats = None
             if cfg.normalize_advantages:  # the batch's, from the prologue
                 stats = advantage_stats_fn(chunk["advantage_mean"], chunk["advantage_square_mean"])
             loss, metrics = appo_loss_fn(
-                logits[:-1],
-                values[:-1],
-                values[-1],
-                chunk["actions"],
-                chunk["rewards"],
-                chunk["dones"],
+                *steps,
                 chunk["behaviour_logits"],
                 gamma=cfg.gamma,
                 value_coef=cfg.value_coef,

@@ -14,7 +14,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from common.algorithms.actor_critic.loss import vtrace_fn
+from common.algorithms.actor_critic.loss import actor_critic_total, vtrace_fn
 
 ADVANTAGE_EPS = 1e-8  # keeps the normalisation finite when every advantage is equal
 
@@ -136,16 +136,5 @@ def appo_loss_fn(
     log_ratio = _action_log_probs(logits, actions) - behaviour_log_probs  # [T, N]
     pg_loss, metrics = _surrogate(log_ratio, advantages, clip_ratio)
     baseline_loss = _value_loss(values, vs, old_values, value_clip)
-    log_probs = jax.nn.log_softmax(logits)  # [T, N, A]
-    entropy = -jnp.mean(jnp.sum(jnp.exp(log_probs) * log_probs, axis=-1))
-
-    total = pg_loss + value_coef * baseline_loss - entropy_coef * entropy
-    metrics |= {
-        "appo/advantage_std": advantage_std,
-        "losses/total": total,
-        "losses/pg_loss": pg_loss,
-        "losses/baseline_loss": baseline_loss,
-        "losses/entropy": entropy,
-        "losses/mean_value": jnp.mean(values),
-    }
-    return total, metrics
+    total, losses = actor_critic_total(pg_loss, baseline_loss, logits, values, value_coef, entropy_coef)
+    return total, metrics | losses | {"appo/advantage_std": advantage_std}
