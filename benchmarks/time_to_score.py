@@ -15,7 +15,9 @@
    trained frames/s over the steady window (after `--warmup` seconds) and the minutes to the target
    at that rate (frames / frames/s: the figure to compare between settings and machines).
 
-Prints one line and writes JSON (`--json`, default `<run>/time_to_score.json`). Every figure is of
+Prints one line and writes JSON (`--json`, default `<run>/time_to_score.json`), also when stopped by Ctrl-C
+or SIGTERM (the learner then stops with a checkpoint, and `--resume` goes on; its log is written beside
+the run folder). Every figure is of
 this one run and this machine: compare settings on one idle machine, back to back.
 """
 
@@ -152,6 +154,8 @@ def train_until_target(args: argparse.Namespace, log_path: Path) -> tuple[Path, 
     top = max(args.target)
     with open(log_path, "w") as log:
         proc = subprocess.Popen(learner_command(args), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        # A SIGTERM to this screen stops its learner with a checkpoint, and the report is still written.
+        previous = signal.signal(signal.SIGTERM, lambda *_: proc.send_signal(signal.SIGTERM))
         run_path: Path | None = Path(args.resume) if args.resume else None
         try:
             while proc.poll() is None:
@@ -164,6 +168,8 @@ def train_until_target(args: argparse.Namespace, log_path: Path) -> tuple[Path, 
             code = proc.wait()
         except KeyboardInterrupt:  # the learner got the Ctrl-C too and stops with a checkpoint
             code = proc.wait()
+        finally:
+            signal.signal(signal.SIGTERM, previous)
     run_path = run_path or run_folder_from_log(log_path)
     if run_path is None:
         raise SystemExit(
@@ -217,8 +223,9 @@ def main() -> int:
         raise SystemExit(f"error: {config} does not exist")
     print(f"[time_to_score] env-only for {args.env_seconds:.0f}s ...", flush=True)
     limit = env_only(config, None, args.env_seconds, args.envs_per_core)
-    os.makedirs(args.run_dir, exist_ok=True)
-    log_path = Path(args.run_dir) / f"time_to_score.{os.getpid()}.log"
+    log_dir = os.path.dirname(os.path.abspath(args.resume)) if args.resume else args.run_dir  # beside the run
+    os.makedirs(log_dir, exist_ok=True)
+    log_path = Path(log_dir) / f"time_to_score.{os.getpid()}.log"
     print(f"[time_to_score] training (log: {log_path}) ...", flush=True)
     run_path, code = train_until_target(args, log_path)
     result = {

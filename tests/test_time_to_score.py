@@ -96,3 +96,34 @@ def test_a_missing_config_is_one_line(tmp_path):
     cmd = [sys.executable, "benchmarks/time_to_score.py", "--config", "configs/nope.yaml", "--max-frames", "10"]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1 and proc.stderr.strip() == "error: configs/nope.yaml does not exist"
+
+
+def test_stopping_the_screen_stops_the_learner_and_still_writes_the_report(tmp_path):
+    """SIGTERM to time_to_score (not only to its learner): the learner stops with a checkpoint and the JSON is
+    written; a screen resumed afterwards logs beside its run folder, not in the caller's folder."""
+    import signal
+    import time
+
+    out = tmp_path / "out.json"
+    cmd = [sys.executable, "benchmarks/time_to_score.py", "--config", "configs/smoke_cartpole.yaml", "--target", "1e6"]
+    cmd += ["--max-frames", "100000000", "--run-dir", str(tmp_path / "screens"), "--json", str(out)]
+    cmd += ["--set", "total_frames=100000000", "--set", "learner.eval_interval=50000", "--warmup", "1"]
+    proc = subprocess.Popen(cmd + ["--env-seconds", "1"], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    metrics = tmp_path / "screens" / "smoke_cartpole" / "metrics.csv"
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and len(tts.read_rows(metrics)) < 3:
+        time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    stdout, _ = proc.communicate(timeout=120)
+    result = json.loads(out.read_text())
+    assert proc.returncode == 0 and result["learner_exit_code"] == 0, stdout
+    assert result["frames_trained"] > 0 and result["targets"]["1e+06"] is None
+    assert (tmp_path / "screens" / "smoke_cartpole" / "checkpoints" / "latest.weights.h5").exists()
+
+    resume = [sys.executable, os.path.join(ROOT, "benchmarks", "time_to_score.py"), "--resume"]
+    resume += [str(tmp_path / "screens" / "smoke_cartpole"), "--max-frames", "1", "--env-seconds", "1"]
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    done = subprocess.run(resume, cwd=elsewhere, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert not (elsewhere / "runs").exists() and len(list((tmp_path / "screens").glob("time_to_score.*.log"))) == 2
