@@ -36,7 +36,7 @@ REFERENCE = {
 }
 
 
-METHOD = {"q_1step": "1-step Q", "sarsa_1step": "1-step Sarsa", "q_nstep": "n-step Q"}  # else A3C FF / LSTM
+METHOD = {"q_1step": "1-step Q", "sarsa_1step": "1-step Sarsa", "q_nstep": "n-step Q", "appo": "APPO"}  # else A3C FF / LSTM
 
 
 def game_of(env_id: str) -> str:
@@ -99,6 +99,7 @@ def _leaves(tree: dict) -> dict:
 
 # Settings that change where a run writes, logs or listens, not what it learns: left out of the command.
 NOT_THE_EXPERIMENT = {
+    "name",
     "run.dir",
     "run.log_interval_seconds",
     "run.checkpoint_interval_frames",
@@ -111,12 +112,12 @@ NOT_THE_EXPERIMENT = {
 }
 
 
-def overrides_from_preset(cfg: dict) -> list[str]:
-    """The `--set key=value` flags (shell-quoted) that turn today's `configs/<name>.yaml` into the
+def overrides_from_preset(cfg: dict, preset_name: str) -> list[str]:
+    """The `--set key=value` flags (shell-quoted) that turn today's `configs/<preset_name>.yaml` into the
     run's config.json, so the row's command reproduces the run even after the preset has changed."""
     from common.config import from_dict, load, to_dict
 
-    preset = _leaves(to_dict(load(os.path.join(ROOT, "configs", f"{cfg['name']}.yaml"))))
+    preset = _leaves(to_dict(load(os.path.join(ROOT, "configs", f"{preset_name}.yaml"))))
     run = _leaves(to_dict(from_dict(cfg)))
     changed = [k for k in run if k not in NOT_THE_EXPERIMENT and run[k] != preset.get(k)]
     return [f"--set {shlex.quote(f'{k}={_yaml_value(run[k])}')}" for k in changed]
@@ -132,7 +133,7 @@ def _yaml_value(value) -> str:
 
 
 def row(
-    cfg: dict, at: dict, scores: dict, png: str | None, budget: int, machine: str, command: str
+    cfg: dict, at: dict, scores: dict, png: str | None, budget: int, machine: str, command: str, preset: str
 ) -> tuple[str, dict]:
     game, lstm = game_of(cfg["env"]["id"]), cfg["model"].get("core") == "lstm"
     random, paper, bar = quarter_bar(game, lstm)
@@ -144,7 +145,7 @@ def row(
     ref = f"random {random:g}, A3C {'LSTM' if lstm else 'FF'} {paper:g} (a quarter of the way: {bar:.1f})"
     ret = f"{at['return_100']:.1f}" if at["return_100"] is not None else "n/a"
     cells = [
-        f"[`{cfg['name']}.yaml`](../configs/{cfg['name']}.yaml)",
+        f"[`{preset}.yaml`](../configs/{preset}.yaml)",
         METHOD.get(cfg["algorithm"], "A3C LSTM" if lstm else "A3C FF"),
         f"{at['frames'] / 1e6:.1f}M ({share})",
         f"{hours_minutes(at['seconds'])} of training, {machine}",
@@ -153,7 +154,7 @@ def row(
         f"[PNG](img/{os.path.basename(png)})" if png else "",
         f"`{command}`",
     ]
-    numbers = {"preset": cfg["name"], **at, "greedy_mean": scores["mean"], "greedy_n": scores["n"], "bar": bar}
+    numbers = {"preset": preset, **at, "greedy_mean": scores["mean"], "greedy_n": scores["n"], "bar": bar}
     return "| " + " | ".join(cells) + " |", {**numbers, "works": works}
 
 
@@ -164,6 +165,7 @@ def main(argv=None) -> int:
     p.add_argument("--episodes", type=int, default=30)
     p.add_argument("--png", help="also draw the run's curve here (python -m learner.plot)")
     p.add_argument("--json", help="also write the row's numbers here")
+    p.add_argument("--preset", help="the preset the run trained, configs/PRESET.yaml (default: the run's name)")
     p.add_argument(
         "--machine",
         required=True,
@@ -181,11 +183,14 @@ def main(argv=None) -> int:
     if not os.path.isfile(weights):
         raise SystemExit(f"error: no checkpoint {weights}")
     at = metrics_at(os.path.join(args.run, "metrics.csv"), args.checkpoint)
-    command = " ".join([f"python -m learner --config configs/{cfg['name']}.yaml", *overrides_from_preset(cfg)])
+    preset = args.preset or cfg["name"]
+    if not os.path.isfile(os.path.join(ROOT, "configs", f"{preset}.yaml")):
+        raise SystemExit(f"error: no configs/{preset}.yaml (name the run's preset with --preset)")
+    command = " ".join([f"python -m learner --config configs/{preset}.yaml", *overrides_from_preset(cfg, preset)])
     scores = score(args.run, weights, args.episodes)
     if args.png:
         subprocess.run([sys.executable, "-m", "learner.plot", args.run, "--out", args.png], cwd=ROOT, check=True)
-    line, numbers = row(cfg, at, scores, args.png, int(cfg["total_frames"]), args.machine, command)
+    line, numbers = row(cfg, at, scores, args.png, int(cfg["total_frames"]), args.machine, command, preset)
     print(line)
     if args.json:
         with open(args.json, "w") as fh:

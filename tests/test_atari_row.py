@@ -41,26 +41,30 @@ def test_row_names_the_share_of_the_budget_and_the_verdict():
     cfg = {"name": "breakout_a3c", "algorithm": "a3c", "env": {"id": "ALE/Breakout-v5"}, "model": {"core": "none"}}
     at = {"frames": 10_000_000, "seconds": 3 * 3600 + 5 * 60, "return_100": 120.25}
     line, numbers = atari_row.row(
-        cfg, at, {"mean": 150.0, "n": 30}, "/x/docs/img/b.png", 40_000_000, "2 CPU cores", "cmd"
+        cfg, at, {"mean": 150.0, "n": 30}, "/x/docs/img/b.png", 40_000_000, "2 CPU cores", "cmd", "breakout_a3c"
     )
     assert "10.0M (25% of its 40M budget)" in line and "3 h 05 min" in line and "120.2" in line
     assert "| A3C FF |" in line and "**works**" in line and "(img/b.png)" in line and numbers["works"]
-    line, numbers = atari_row.row(cfg, at, {"mean": 100.0, "n": 30}, None, 10_000_000, "2 CPU cores", "cmd")
+    line, numbers = atari_row.row(cfg, at, {"mean": 100.0, "n": 30}, None, 10_000_000, "2 CPU cores", "cmd", "b_x")
     assert "its whole budget" in line and "does not reach" in line and not numbers["works"]
+    assert "[`b_x.yaml`](../configs/b_x.yaml)" in line and numbers["preset"] == "b_x"  # the preset, not the run's name
+    line, _ = atari_row.row({**cfg, "algorithm": "appo"}, at, {"mean": 1.0, "n": 30}, None, 1, "2 CPU cores", "c", "b")
+    assert "| APPO |" in line
 
 
 def test_the_command_sets_what_the_run_changed_from_the_preset():
     from common.config import from_dict, load, parse_override, to_dict
 
     cfg = to_dict(load(os.path.join(ROOT, "configs", "pong_qnstep.yaml")))
-    assert atari_row.overrides_from_preset(cfg) == []
+    assert atari_row.overrides_from_preset(cfg, "pong_qnstep") == []
+    cfg["name"] = "pong_qnstep_screen"  # a run named on the command line: where it writes, not what it learns
     cfg["learner"]["batch_unrolls"] = 7  # the preset has another B
     cfg["model"].pop("center_frames")  # a run from before the field existed: its default (the preset: true)
     cfg["run"]["dir"] = "/elsewhere"
     cfg["run"]["stop_at_frames"] = 10_000_000
     cfg["run"]["track"] = True  # where it logs, not what it learns
     cfg["actor"]["epsilon_finals"] = [0.2, 0.02, 0.4]
-    flags = atari_row.overrides_from_preset(cfg)
+    flags = atari_row.overrides_from_preset(cfg, "pong_qnstep")
     assert flags == [
         "--set model.center_frames=false",
         "--set 'actor.epsilon_finals=[0.2,0.02,0.4]'",  # quoted: brackets are a shell glob
