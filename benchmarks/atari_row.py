@@ -36,7 +36,8 @@ REFERENCE = {
 }
 
 
-METHOD = {"q_1step": "1-step Q", "sarsa_1step": "1-step Sarsa", "q_nstep": "n-step Q", "appo": "APPO"}  # else A3C FF / LSTM
+# the method column; any other algorithm is A3C FF or A3C LSTM
+METHOD = {"q_1step": "1-step Q", "sarsa_1step": "1-step Sarsa", "q_nstep": "n-step Q", "appo": "APPO"}
 
 
 def game_of(env_id: str) -> str:
