@@ -322,9 +322,8 @@ class SteppedTrainStep:
 
     The steps are not one XLA program: XLA's CPU backend runs the same optimizer steps inside a `lax.scan`
     about 7x slower than unrolled, and unrolled they compiled 6x as long (Pong, 8 steps: 47 s against 8 s;
-benchmarks/RESULTS.md). `lower`
-    traces all three on the calling thread and returns an object whose `compile()` gives the compiled step,
-    as `jax.jit(...).lower(...)` does (`learner.train.compile_ahead`)."""
+    benchmarks/RESULTS.md). `lower` traces all three on the calling thread and returns an object whose
+    `compile()` gives the compiled step, as `jax.jit(...).lower(...)` does (`learner.train.compile_ahead`)."""
 
     def __init__(self, plan, step, combine, steps: int, entropy_coef: float):
         self.plan, self.step, self.combine, self.steps = plan, step, combine, steps
