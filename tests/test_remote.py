@@ -66,6 +66,25 @@ def start_remote_learner(tmp_path, port, monkeypatch, *more, actors=1):
     )
 
 
+def start_remote_actor(port):
+    """`python -m actor` connecting to the learner on `port`, in its own session."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "actor", "--learner", f"127.0.0.1:{port}"],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def stop_all(learner, actor):
+    """SIGTERM to whichever of the two still runs (and its children), then wait for the actor."""
+    for p in (learner, actor):
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGTERM)
+    actor.wait(timeout=30)
+
+
 def good_unroll():
     u = {k: np.zeros(shape, dtype) for k, (shape, dtype) in FIELDS.items()}
     u["episode_return"][:] = np.nan
@@ -293,13 +312,7 @@ def test_learner_and_actor_refuse_to_start_without_an_authkey(tmp_path, monkeypa
 def test_local_and_remote_actors_train_together(tmp_path, monkeypatch):
     port = free_port()
     learner = start_remote_learner(tmp_path, port, monkeypatch)
-    actor = subprocess.Popen(
-        [sys.executable, "-m", "actor", "--learner", f"127.0.0.1:{port}"],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    actor = start_remote_actor(port)
     csv_path = tmp_path / "smoke_cartpole" / "metrics.csv"
     try:
         ok = wait_for(
@@ -332,10 +345,7 @@ def test_local_and_remote_actors_train_together(tmp_path, monkeypatch):
         learner.send_signal(signal.SIGTERM)
         rc, out = finish(learner, timeout=90)
     finally:
-        for p in (learner, actor):
-            if p.poll() is None:
-                os.killpg(p.pid, signal.SIGTERM)
-        actor.wait(timeout=30)
+        stop_all(learner, actor)
     assert ok, out
     assert rc == 0 and "remote actor 1 connected" in out and "| actors 2 |" in out, out
     assert "wrong authkey" in out and "non-finite values in rewards" in out
@@ -346,13 +356,7 @@ def test_appo_trains_on_remote_actors_alone(tmp_path, monkeypatch):
     port = free_port()
     appo = ("algorithm=appo", "learner.optimizer=adam", "learner.epochs=2", "learner.minibatches=2")
     learner = start_remote_learner(tmp_path, port, monkeypatch, *[a for s in appo for a in ("--set", s)], actors=0)
-    actor = subprocess.Popen(
-        [sys.executable, "-m", "actor", "--learner", f"127.0.0.1:{port}"],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    actor = start_remote_actor(port)
     csv_path = tmp_path / "smoke_cartpole" / "metrics.csv"
     try:
         ok = wait_for(
@@ -366,10 +370,7 @@ def test_appo_trains_on_remote_actors_alone(tmp_path, monkeypatch):
         learner.send_signal(signal.SIGTERM)
         rc, out = finish(learner, timeout=90)
     finally:
-        for p in (learner, actor):
-            if p.poll() is None:
-                os.killpg(p.pid, signal.SIGTERM)
-        actor.wait(timeout=30)
+        stop_all(learner, actor)
     assert ok, out
     assert rc == 0 and "0 actors x 4 envs" in out and "remote actor 0 connected" in out, out  # no local actor
     rows = metric_rows(csv_path)
@@ -464,13 +465,7 @@ def test_silent_connections_cannot_lock_actors_out(tmp_path, monkeypatch):
                 flood.append(socket.create_connection(("127.0.0.1", port), timeout=2))
             except OSError:
                 pass  # the backlog is full for a moment: the flood only gets stronger by trying again
-        actor = subprocess.Popen(
-            [sys.executable, "-m", "actor", "--learner", f"127.0.0.1:{port}"],
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        actor = start_remote_actor(port)
         joined = wait_for(lambda: metric_rows(csv_path)[-1].get("learner/remote_actors") == "1", 90, learner)
         frames_then = float(metric_rows(csv_path)[-1]["charts/frames"])
         assert joined and wait_for(lambda: float(metric_rows(csv_path)[-1]["charts/frames"]) > frames_then, 60, learner)
