@@ -130,7 +130,8 @@ class ActorConfig:
 class LearnerConfig:
     batch_unrolls: int = _f(2, "B: unrolls per train step (each of `env.num_envs` envs and T steps)", ge=1, le=1024)
     learning_rate: float = _f(7e-4, "initial learning rate", gt=0.0)
-    anneal_lr: bool = _f(True, "anneal the learning rate linearly to 0 at `total_frames`")
+    anneal_lr: bool = _f(True, "anneal the learning rate linearly to `learning_rate_final` at `total_frames`")
+    learning_rate_final: float = _f(0.0, "with `anneal_lr`: the learning rate at the end of the budget", ge=0.0)
     optimizer: Literal["rmsprop", "adam"] = _f(
         "rmsprop", "rmsprop (the paper's, with `rms_*`), or adam (with `adam_epsilon`, betas 0.9 and 0.999)"
     )

@@ -30,13 +30,13 @@ class TrainState(NamedTuple):
 
 
 def make_lr_schedule(cfg: LearnerConfig, total_steps: int):
-    """Learning rate as a function of the optimizer's step count: linear to 0 over `total_steps` if annealed
-    (`UpdateSchedule.optimizer_steps` of the run's batches, so over frames it runs the same whatever the
-    optimizer steps per batch)."""
+    """Learning rate as a function of the optimizer's step count: linear to `learning_rate_final` over
+    `total_steps` if annealed, constant after (`UpdateSchedule.optimizer_steps` of the run's batches, so over
+    frames it runs the same whatever the optimizer steps per batch)."""
     if not cfg.anneal_lr:
         return lambda step: cfg.learning_rate
     return keras.optimizers.schedules.PolynomialDecay(
-        cfg.learning_rate, decay_steps=max(total_steps, 1), end_learning_rate=0.0, power=1.0
+        cfg.learning_rate, decay_steps=max(total_steps, 1), end_learning_rate=cfg.learning_rate_final, power=1.0
     )
 
 

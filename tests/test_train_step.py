@@ -182,6 +182,15 @@ def test_a_non_finite_update_is_not_applied(algorithm, poison):
     assert any(not np.array_equal(a, np.asarray(b)) for a, b in zip(before, state.trainable))
 
 
+def test_the_learning_rate_is_linear_to_its_final_value_or_constant():
+    annealed = make_lr_schedule(LearnerConfig(learning_rate=1e-3), 1000)
+    assert [float(annealed(s)) for s in (0, 500, 1000)] == pytest.approx([1e-3, 5e-4, 0.0])
+    to_half = make_lr_schedule(LearnerConfig(learning_rate=1e-3, learning_rate_final=5e-4), 1000)
+    assert [float(to_half(s)) for s in (0, 500, 1000, 2000)] == pytest.approx([1e-3, 7.5e-4, 5e-4, 5e-4])
+    constant = make_lr_schedule(LearnerConfig(learning_rate=1e-3, anneal_lr=False), 1000)
+    assert constant(0) == constant(1000) == 1e-3
+
+
 def test_the_entropy_weight_is_linear_to_its_final_value_or_constant():
     from learner.train_step import make_entropy_schedule
 
