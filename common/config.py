@@ -477,6 +477,10 @@ def _check_cross_field(cfg: Config) -> None:
         raise ConfigError(f"actor.count: must be {bound}, got {cfg.actor.count}")
     if cfg.model.torso == "mlp" and not cfg.model.mlp_hidden:
         raise ConfigError("model.mlp_hidden: the mlp torso needs at least one layer")
+    if cfg.learner.learning_rate_final and not cfg.learner.anneal_lr:
+        raise ConfigError(
+            "learner.learning_rate_final: needs learner.anneal_lr (the rate stays at learner.learning_rate without)"
+        )
     if cfg.env.fire_after_life_loss and not cfg.env.id.startswith("ALE/"):
         raise ConfigError(
             f"env.fire_after_life_loss: needs an Atari game with lives (ALE/<Game>-v5), not {cfg.env.id!r}"

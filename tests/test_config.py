@@ -65,6 +65,10 @@ def test_overrides_and_frozen():
         ({"env": 3}, "env: expected a mapping"),
         ({"seed": -1}, "seed: must be >= 0, got -1"),
         ({"name": ""}, "name: expected a non-empty string"),
+        (
+            {"learner.anneal_lr": False, "learner.learning_rate_final": 1e-4},
+            "learner.learning_rate_final: needs learner.anneal_lr (the rate stays at learner.learning_rate without)",
+        ),
     ],
 )
 def test_bad_values_give_one_clear_line(overrides, message):
