@@ -8,7 +8,6 @@ from learning_utils import learning_config
 from actor.evaluate import evaluate
 from learner.train import train
 
-
 # Games a final file is judged over, side by side (seconds on CartPole): a drifting file's games last
 # 150-500 steps, so 20 of them put its mean within about +-50 of its own (95%), 100 within about +-20.
 JUDGED_GAMES = 100
