@@ -33,12 +33,21 @@ def command_name(module: str) -> str:
     return script if script.startswith(SCRIPT_PREFIX) else f"python -m {module}"
 
 
+def _flush_quietly() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # a closed pipe, or a write the main thread is inside ("reentrant call"): go on
+            pass
+
+
 def _exit_interrupted(signum, frame) -> None:
+    """Print one line and leave, whatever the streams do: this handler can run while the main thread is
+    inside a write to them, where Python's buffered streams raise RuntimeError."""
+    _flush_quietly()
     try:
-        sys.stdout.flush()
-        sys.stderr.write("interrupted\n")
-        sys.stderr.flush()
-    except (OSError, ValueError):
+        os.write(2, b"interrupted\n")  # the file descriptor itself: no buffer, no lock to find taken
+    except OSError:
         pass
     os._exit(INTERRUPTED_EXIT)  # nothing started yet to clean up, and no import left half-done to unwind
 
@@ -72,11 +81,7 @@ def abandon(thread: threading.Thread) -> None:
 
 
 def _exit_now(code: int) -> None:
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):
-            pass
+    _flush_quietly()
     os._exit(code)
 
 

@@ -177,3 +177,30 @@ def test_ctrl_c_stops_remote_actors_that_are_still_starting():
     time.sleep(3.0)  # its processes import JAX
     rc, out, seconds = actors.ctrl_c()
     assert rc == 130 and "Traceback" not in out and seconds < SHUTDOWN_S, (rc, out, seconds)
+
+
+BUSY_STREAMS = """
+import os, signal, sys, time
+from common import shell
+
+class Busy:  # Python's buffered streams, written by a signal handler while the main thread is mid-write
+    def write(self, text):
+        raise RuntimeError("reentrant call inside <_io.BufferedWriter name='<stderr>'>")
+
+    def flush(self):
+        raise RuntimeError("reentrant call inside <_io.BufferedWriter name='<stdout>'>")
+
+shell.exit_on_ctrl_c()
+sys.stdout = sys.stderr = Busy()
+os.kill(os.getpid(), signal.SIGINT)
+time.sleep(10)
+os._exit(3)  # still here: the Ctrl-C was lost
+"""
+
+
+def test_ctrl_c_exits_even_when_the_streams_cannot_be_written():
+    # Ctrl-C lands while the command writes to stderr (a warning as JAX imports): the handler's own write
+    # then raises, and the process must still leave with 130 and its one line on file descriptor 2.
+    proc = _python("-c", BUSY_STREAMS, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = proc.communicate(timeout=30)
+    assert (proc.returncode, out, err) == (shell.INTERRUPTED_EXIT, "", "interrupted\n")
