@@ -13,6 +13,16 @@ from learner.train import train
 JUDGED_GAMES = 100
 
 
+def _final_file_plays(cfg, summary, label: str, bar: float) -> None:
+    """The run used its whole budget, and its final file's greedy mean over JUDGED_GAMES games reaches `bar`."""
+    assert summary.frames >= cfg.total_frames, summary
+    returns = evaluate(cfg, summary.checkpoint, episodes=JUDGED_GAMES)
+    assert len(returns) == JUDGED_GAMES
+    report = f"{label}: greedy mean {np.mean(returns):.1f} over {JUDGED_GAMES} episodes: {sorted(returns)}"
+    print(report)  # kept in the log of a passing run too (pytest -rP)
+    assert np.mean(returns) >= bar, report
+
+
 def _solves_475(tmp_path, name, **overrides):
     """The actors' last 20 episodes average 475 within the config's frames (seed 0, judged once)."""
     cfg = learning_config(tmp_path, name, **{"run.stop_at_return": 475.0, "run.stop_window": 20, **overrides})
@@ -34,13 +44,7 @@ def test_value_method_cartpole_final_file_plays_400(tmp_path, method):
     over 100 games in 10 of 10, Sarsa's 496.6-500 in 5 of 5 (benchmarks/RESULTS.md); 400 fails a final
     file that drifts (CI's once played 361.8 over 20) or collapsed late (the issue's was 155)."""
     cfg = learning_config(tmp_path, f"cartpole_{method}")
-    summary = train(cfg, quiet=True)
-    assert summary.frames >= cfg.total_frames, summary
-    returns = evaluate(cfg, summary.checkpoint, episodes=JUDGED_GAMES)
-    assert len(returns) == JUDGED_GAMES
-    report = f"{method}: greedy mean {np.mean(returns):.1f} over {JUDGED_GAMES} episodes: {sorted(returns)}"
-    print(report)  # kept in the log of a passing run too (pytest -rP)
-    assert np.mean(returns) >= 400.0, report
+    _final_file_plays(cfg, train(cfg, quiet=True), method, 400.0)
 
 
 def test_a3c_vtrace_cartpole_reaches_475(tmp_path):
@@ -75,9 +79,4 @@ def test_appo_cartpole_final_file_plays_475(tmp_path):
     calls (benchmarks/RESULTS.md); 475 fails a final file that drifted after the actors reached 475."""
     cfg = learning_config(tmp_path, "cartpole_appo")
     assert cfg.algorithm == "appo" and cfg.learner.epochs * cfg.learner.minibatches > 1
-    summary = train(cfg, quiet=True)
-    assert summary.frames >= cfg.total_frames, summary
-    returns = evaluate(cfg, summary.checkpoint, episodes=JUDGED_GAMES)
-    report = f"appo: greedy mean {np.mean(returns):.1f} over {JUDGED_GAMES} episodes: {sorted(returns)}"
-    print(report)  # kept in the log of a passing run too (pytest -rP)
-    assert np.mean(returns) >= 475.0, report
+    _final_file_plays(cfg, train(cfg, quiet=True), "appo", 475.0)
