@@ -5,7 +5,7 @@ CONFIG ?= configs/cartpole_a3c.yaml
 ACTORS ?= 2
 ARGS   ?=
 MODEL  ?= models/pong_a3c/pong_a3c.weights.h5
-PLAY   ?= --greedy --sticky 0
+PLAY   ?= --greedy
 
 BIN := $(VENV)/bin
 
@@ -27,7 +27,7 @@ install: $(BIN)/.installed
 train: $(BIN)/.installed
 	$(BIN)/python -m learner --config $(CONFIG) --actors $(ACTORS) $(ARGS)
 
-play: $(BIN)/.installed  # the shipped Pong model, greedy, under DQN's no-op starts protocol
+play: $(BIN)/.installed  # the shipped Pong model, greedy, in its training env (sticky actions 0.25)
 	$(BIN)/python -m actor.play $(MODEL) $(PLAY) $(ARGS)
 
 test: $(BIN)/.installed

@@ -25,7 +25,7 @@ def preset_model(preset: str):
     return build_model(spec, cfg.model, 0, cfg.algorithm)
 
 
-@pytest.mark.parametrize("preset", ["pong_a3c", "pong_a3c_lstm"])
+@pytest.mark.parametrize("preset", ["breakout_a3c", "pong_a3c_lstm"])
 def test_dead_counts_reads_the_torso_of_both_model_kinds(preset):
     counts = dead_units.dead_counts(preset_model(preset), SCREENS)
     assert list(counts) == ["conv1", "conv2", "conv3", "fc"]
@@ -34,7 +34,7 @@ def test_dead_counts_reads_the_torso_of_both_model_kinds(preset):
 
 
 def test_dead_counts_counts_a_unit_that_never_fires():
-    model = preset_model("pong_a3c")
+    model = preset_model("breakout_a3c")
     fc = model.get_layer("fc")
     kernel, bias = fc.get_weights()
     kernel[:, :3], bias[:3] = 0.0, -1.0  # units 0-2 output relu(-1) = 0 on every screen
