@@ -31,9 +31,18 @@ SCRIPTS = {  # pyproject.toml's console scripts
 }
 
 
+def _as_typed_in_a_terminal() -> None:
+    """In the child, before it runs: Ctrl-C's default disposition, as a terminal's foreground job has it.
+    A test run started in the background (`nohup make test &`) hands its children SIGINT ignored, which
+    the commands rightly keep (common.shell.exit_on_ctrl_c); these tests are about the foreground case."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _python(*args, **kwargs):
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    return subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, text=True, **kwargs)
+    return subprocess.Popen(
+        [sys.executable, *args], cwd=ROOT, env=env, text=True, preexec_fn=_as_typed_in_a_terminal, **kwargs
+    )
 
 
 def test_every_console_script_is_tested():
@@ -102,6 +111,7 @@ class Command:
             stderr=subprocess.STDOUT,
             text=True,
             start_new_session=True,  # the test's Ctrl-C reaches the command and its children, not pytest
+            preexec_fn=_as_typed_in_a_terminal,
         )
         self.lines: list[str] = []
         self._reader = threading.Thread(target=lambda: self.lines.extend(self.proc.stdout), daemon=True)
