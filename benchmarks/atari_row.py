@@ -113,15 +113,20 @@ NOT_THE_EXPERIMENT = {
 }
 
 
-def overrides_from_preset(cfg: dict, preset_name: str) -> list[str]:
-    """The `--set key=value` flags (shell-quoted) that turn today's `configs/<preset_name>.yaml` into the
-    run's config.json, so the row's command reproduces the run even after the preset has changed."""
+def changed_settings(cfg: dict, preset_name: str) -> dict:
+    """{dotted key: the run's value} for every setting of the run's config dict that differs from today's
+    `configs/<preset_name>.yaml`, NOT_THE_EXPERIMENT left out."""
     from common.config import from_dict, load, to_dict
 
     preset = _leaves(to_dict(load(os.path.join(ROOT, "configs", f"{preset_name}.yaml"))))
     run = _leaves(to_dict(from_dict(cfg)))
-    changed = [k for k in run if k not in NOT_THE_EXPERIMENT and run[k] != preset.get(k)]
-    return [f"--set {shlex.quote(f'{k}={_yaml_value(run[k])}')}" for k in changed]
+    return {k: v for k, v in run.items() if k not in NOT_THE_EXPERIMENT and v != preset.get(k)}
+
+
+def overrides_from_preset(cfg: dict, preset_name: str) -> list[str]:
+    """The `--set key=value` flags (shell-quoted) that turn today's `configs/<preset_name>.yaml` into the
+    run's config.json, so the row's command reproduces the run even after the preset has changed."""
+    return [f"--set {shlex.quote(f'{k}={_yaml_value(v)}')}" for k, v in changed_settings(cfg, preset_name).items()]
 
 
 def _yaml_value(value) -> str:

@@ -3,9 +3,9 @@
     python benchmarks/ship_model.py RUN_DIR --preset pong_appo
 
 Copies RUN_DIR/checkpoints/latest.weights.h5 to models/<preset>/<preset>.weights.h5 and RUN_DIR/metrics.csv
-beside it, and writes config.json: the run's config with the settings that only say where and how long one
-session ran (`name`, `run.dir`, `run.stop_at_frames` and the rest of `atari_row.NOT_THE_EXPERIMENT`) set
-back to the preset's. It refuses, changing nothing, when the run is not the preset's own uninterrupted run:
+beside it, and writes config.json: the preset's config, once the run's equals it but for the settings that only say
+where and how long one session ran (`run.stop_at_frames` and `atari_row.NOT_THE_EXPERIMENT`: name,
+run.dir, logging). It refuses, changing nothing, when the run is not the preset's own uninterrupted run:
 a setting that differs from configs/<preset>.yaml, a resume that changed a setting, or a metrics.csv that
 stops short of the budget. The model's README.md is written by hand (score, timing, how it was trained).
 """
@@ -20,7 +20,7 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)  # common.config, benchmarks.*, when run as a script
 
-from benchmarks.atari_row import NOT_THE_EXPERIMENT  # noqa: E402
+from benchmarks.atari_row import NOT_THE_EXPERIMENT, changed_settings  # noqa: E402
 from benchmarks.time_to_score import read_rows  # noqa: E402
 
 WHOLE_BUDGET = 0.99  # the last metrics row's frames, as a share of total_frames, that count as the whole run
@@ -35,46 +35,29 @@ def _preset_path(preset: str) -> str:
 
 
 def shipped_config(run_dir: str, preset: str):
-    """The Config to write as models/<preset>/config.json: the run's, its location set back to the preset's.
-    ShipError if the run's settings (with every resume's changes) are not the preset's."""
+    """The Config to write as models/<preset>/config.json: the preset's own, once the run is shown to be
+    its run (every setting but NOT_THE_EXPERIMENT and the session's stop frame the same, with every
+    resume's changes applied and no resume changing one); ShipError otherwise."""
     from common import config as config_lib
-    from common.run_record import leaves, resumes, run_config
+    from common.run_record import resumes, run_config
 
+    session_only = NOT_THE_EXPERIMENT | {"run.stop_at_frames"}
     for leg in resumes(run_dir):
-        changed = sorted(k for k in leg["changes"] if k not in NOT_THE_EXPERIMENT and k != "run.stop_at_frames")
+        changed = sorted(k for k in leg["changes"] if k not in session_only)
         if changed:
             raise ShipError(f"{run_dir}: a resume changed {', '.join(changed)}; not one uninterrupted run")
-    preset_cfg = config_lib.load(_preset_path(preset))
-    run = config_lib.to_dict(config_lib.from_dict(run_config(run_dir)))
-    want = config_lib.to_dict(preset_cfg)
-    for key in NOT_THE_EXPERIMENT | {"run.stop_at_frames"}:
-        _set(run, key, _get(want, key))
-    differ = sorted(k for k, v in leaves(run).items() if v != leaves(want).get(k))
+    differ = sorted(k for k in changed_settings(run_config(run_dir), preset) if k not in session_only)
     if differ:
         raise ShipError(f"{run_dir}: differs from configs/{preset}.yaml in {', '.join(differ)}")
-    return config_lib.from_dict(run)
+    return config_lib.load(_preset_path(preset))
 
 
-def _get(tree: dict, dotted: str):
-    for part in dotted.split("."):
-        tree = tree[part]
-    return tree
-
-
-def _set(tree: dict, dotted: str, value) -> None:
-    *sections, key = dotted.split(".")
-    for part in sections:
-        tree = tree[part]
-    tree[key] = value
-
-
-def check_whole_budget(run_dir: str, total_frames: int) -> int:
-    """The frames of metrics.csv's last row; ShipError if the run stopped short of its budget."""
+def check_whole_budget(run_dir: str, total_frames: int) -> None:
+    """ShipError if metrics.csv's last row stops short of the budget."""
     rows = read_rows(os.path.join(run_dir, "metrics.csv"))
     frames = int(rows[-1]["charts/frames"]) if rows else 0
     if frames < WHOLE_BUDGET * total_frames:
         raise ShipError(f"{run_dir}: metrics.csv ends at {frames:,} frames of a {total_frames:,}-frame budget")
-    return frames
 
 
 def ship(run_dir: str, preset: str, models_dir: str) -> str:
