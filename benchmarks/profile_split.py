@@ -10,7 +10,9 @@ Starts `python -m learner` on the config (in-run evaluation off unless `--set` t
    call. Their CPU is counted under that heading.
 2. What the Python threads do while on a CPU: `py-spy record --nonblocking` (active samples only;
    the process is not paused), each stack put in the first category whose frames it contains
-   (CATEGORIES). A sample is 1/rate seconds of CPU.
+   (CATEGORIES). A sample is 1/rate seconds of CPU. An actor runs its policy call's XLA program on
+   the calling thread (`common.process.act_inline`), so "policy inference (main thread)" holds the
+   model's compute as well as the call's Python dispatch; `benchmarks/policy_call.py` splits the two.
 3. The rest of a process's CPU ran in native threads that py-spy cannot see: in an actor, the
    emulator threads of ale-py's vector env (env stepping).
 4. Waiting: the wall-clock share in which the main thread was off the CPU (blocked on a queue,
@@ -49,7 +51,7 @@ CATEGORIES = [
     ("fetching weights", ("WeightBoard.fetch",)),
     ("train step (Python side)", ("learner/train_step.py", "learn (learner/train.py")),
     ("env stepping", ("ale_py", "common/env.py", "gymnasium")),
-    ("policy inference (Python side)", ("actor/policy.py",)),
+    ("policy inference (main thread)", ("actor/policy.py",)),
     ("batching and copies", ("learner/batcher.py", "common/transport", "actor/loop.py")),
     ("metrics and logging", ("learner/metrics.py", "learner/progress.py", "log_progress", "tensorboard")),
 ]

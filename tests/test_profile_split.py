@@ -26,7 +26,7 @@ def test_parse_raw_adds_the_counts_of_each_category():
 
 def test_breakdown_splits_a_process_cpu_into_xla_python_and_native_threads():
     cpu = {"total": 10.0, "xla": 6.0, "main": 2.0}  # CPU seconds in a 20 s window
-    samples = Counter({"env stepping": 100, "policy inference (Python side)": 100})  # at 100 samples/s: 1 s each
+    samples = Counter({"env stepping": 100, "policy inference (main thread)": 100})  # at 100 samples/s: 1 s each
     out = ps.breakdown("actor", cpu, samples, rate=100, seconds=20.0)
     assert out["cpu_cores"] == 0.5 and out["main_thread_waiting"] == 0.9
     assert out["share_of_cpu"] == pytest.approx(
@@ -34,7 +34,7 @@ def test_breakdown_splits_a_process_cpu_into_xla_python_and_native_threads():
             "policy inference (XLA)": 0.6,
             "env stepping (ALE threads)": 0.2,
             "env stepping": 0.1,
-            "policy inference (Python side)": 0.1,
+            "policy inference (main thread)": 0.1,
         }
     )
     assert list(out["share_of_cpu"])[0] == "policy inference (XLA)"  # largest first
