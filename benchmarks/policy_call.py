@@ -2,16 +2,18 @@
 
     python benchmarks/policy_call.py --config configs/pong_a3c.yaml [--set env.num_envs=16 ...]
 
-One process set up as an actor process is (XLA on one thread, run on the calling thread:
-`common.process.SINGLE_THREAD_ENV`, `act_inline`), with the config's env (`env.num_envs` of them, one
-emulator thread) and the model an actor builds. Times `--calls` calls of each, after warm-up calls, in
-CPU milliseconds of this process (all its threads) and wall milliseconds per call:
+One process set up as an actor process is (`common.process.SINGLE_THREAD_ENV`, `act_inline`), with
+the config's env (`env.num_envs` of them, one emulator thread) and the model an actor builds. Times
+`--calls` calls of each, after warm-up calls, in CPU milliseconds of this process (all its threads)
+and wall milliseconds per call:
 
 1. policy: `Policy.act(obs)`, as the actor loop calls it (model, action choice, results to NumPy);
 2. dispatch only: a jitted function that takes the same arguments (weights, observations, key,
    epsilon, core) and does no model work, its results fetched the same way: what `Policy.act` would
    cost with a free model;
-3. env step: `env.step` with random actions (the emulator thread's CPU included).
+3. weights load: `Policy.load` of the model's weights as NumPy arrays, what an actor pays each time
+   it takes newer weights (every `actor.weight_refresh_unrolls` unrolls);
+4. env step: `env.step` with random actions (the emulator thread's CPU included).
 
 The model's own cost is (1) - (2). Prints one line of JSON (and writes it with `--json`). Run it on an
 idle machine: the CPU figures hold under load, the wall ones do not.
@@ -81,9 +83,11 @@ def measure(cfg, calls: int, warmup: int = 20) -> dict:
         actions = lambda: rng.integers(0, env.spec.num_actions, cfg.env.num_envs).astype(np.int32)  # noqa: E731
         for _ in range(warmup):  # compile both calls, fill the emulators' pipelines
             policy.act(obs), bare(obs), env.step(actions())
+        weights = [np.asarray(p) for p in policy.params]  # as the weight board hands them over
         timed = {
             "policy": per_call_ms(lambda: policy.act(obs), calls),
             "dispatch_only": per_call_ms(lambda: bare(obs), calls),
+            "weights_load": per_call_ms(lambda: policy.load(0, weights), calls),
             "env_step": per_call_ms(lambda: env.step(actions()), calls),
         }
     finally:

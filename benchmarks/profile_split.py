@@ -10,9 +10,10 @@ Starts `python -m learner` on the config (in-run evaluation off unless `--set` t
    call. Their CPU is counted under that heading.
 2. What the Python threads do while on a CPU: `py-spy record --nonblocking` (active samples only;
    the process is not paused), each stack put in the first category whose frames it contains
-   (CATEGORIES). A sample is 1/rate seconds of CPU. An actor runs its policy call's XLA program on
-   the calling thread (`common.process.act_inline`), so "policy inference (main thread)" holds the
-   model's compute as well as the call's Python dispatch; `benchmarks/policy_call.py` splits the two.
+   (CATEGORIES). A sample is 1/rate seconds of CPU. An actor's "policy inference (main thread)" is
+   whatever its main thread does inside `actor/policy.py`: the call's dispatch, its wait for XLA's
+   threads (a wait that spins is CPU), and taking newer weights (`Policy.load`);
+   `benchmarks/policy_call.py` times the call, its dispatch and the load alone.
 3. The rest of a process's CPU ran in native threads that py-spy cannot see: in an actor, the
    emulator threads of ale-py's vector env (env stepping).
 4. Waiting: the wall-clock share in which the main thread was off the CPU (blocked on a queue,

@@ -21,7 +21,7 @@ def test_splits_the_policy_call_into_model_and_dispatch(tmp_path):
     assert run.returncode == 0, run.stderr[-3000:]
     result = json.loads(out.read_text())
     assert result["num_envs"] == 3 and result["calls"] == 20 and result["overrides"] == ["env.num_envs=3"]
-    for name in ("policy", "dispatch_only", "env_step"):
+    for name in ("policy", "dispatch_only", "weights_load", "env_step"):
         assert result[f"{name}_cpu_ms"] > 0 and result[f"{name}_wall_ms"] > 0, name
     model_ms = result["policy_cpu_ms"] - result["dispatch_only_cpu_ms"]
     assert result["model_cpu_ms"] == pytest.approx(model_ms, abs=0.002)  # each figure rounded to 0.001
