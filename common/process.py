@@ -26,8 +26,9 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-# XLA on one thread: an actor's batched policy call is small, and two cores
-# shared by several actors and a learner are better used one thread each.
+# Meant to keep each process's XLA and OpenMP work on one thread. XLA's CPU client (jax 0.10) still
+# sizes its pool by the CPUs the process may use and splits a program over it; a one-thread pool
+# trained no more frames/s on 2 cores (benchmarks/RESULTS.md, 2026-12-07), so it is left so.
 SINGLE_THREAD_ENV = {
     "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false",
     "OMP_NUM_THREADS": "1",
