@@ -28,7 +28,7 @@ from typing import Any
 
 # Meant to keep each process's XLA and OpenMP work on one thread. XLA's CPU client (jax 0.10) still
 # sizes its pool by the CPUs the process may use and splits a program over it; a one-thread pool
-# trained no more frames/s on 2 cores (benchmarks/RESULTS.md, 2026-12-07), so it is left so.
+# trained no more frames/s on 2 cores (benchmarks/RESULTS.md, 2026-12-07), so the pool is left as XLA makes it.
 SINGLE_THREAD_ENV = {
     "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false",
     "OMP_NUM_THREADS": "1",
