@@ -22,7 +22,6 @@ idle machine: the CPU figures hold under load, the wall ones do not.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -80,7 +79,10 @@ def measure(cfg, calls: int, warmup: int = 20) -> dict:
         obs = env.reset()  # [E, *obs_shape]
         bare = dispatch_only(policy, env.spec.num_actions)
         rng = np.random.default_rng(cfg.seed)
-        actions = lambda: rng.integers(0, env.spec.num_actions, cfg.env.num_envs).astype(np.int32)  # noqa: E731
+
+        def actions() -> np.ndarray:  # [E] int32, uniform over the game's actions
+            return rng.integers(0, env.spec.num_actions, cfg.env.num_envs).astype(np.int32)
+
         for _ in range(warmup):  # compile both calls, fill the emulators' pipelines
             policy.act(obs), bare(obs), env.step(actions())
         weights = [np.asarray(p) for p in policy.params]  # as the weight board hands them over
@@ -109,15 +111,11 @@ def main() -> None:
     if args.calls < 1:
         p.error("--calls must be at least 1")
     from benchmarks.throughput import cpu_model
+    from benchmarks.train_step_time import emit
     from common import config as config_lib
 
     cfg = config_lib.load(args.config, dict(config_lib.parse_override(o) for o in args.overrides))
-    result = {**measure(cfg, args.calls), "overrides": args.overrides, "cpu": cpu_model()}
-    line = json.dumps(result)
-    print(line)
-    if args.json:
-        with open(args.json, "w") as fh:
-            fh.write(line + "\n")
+    emit({**measure(cfg, args.calls), "overrides": args.overrides, "cpu": cpu_model()}, args.json)
 
 
 if __name__ == "__main__":

@@ -102,10 +102,15 @@ def main() -> None:
     cfg = config_lib.load(args.config, dict(config_lib.parse_override(o) for o in args.overrides))
     result = time_train_step(cfg, args.repeats)
     result["overrides"] = args.overrides
+    emit(result, args.json)
+
+
+def emit(result: dict, json_path: str | None) -> None:
+    """Print `result` as one JSON line, and write that line to `json_path` too when given."""
     line = json.dumps(result)
     print(line)
-    if args.json:
-        with open(args.json, "w") as fh:
+    if json_path:
+        with open(json_path, "w") as fh:
             fh.write(line + "\n")
 
 
