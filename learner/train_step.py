@@ -268,29 +268,12 @@ def make_train_step(
     epochs, minibatches = algo.epochs_and_minibatches(cfg)
     c = streams_per_chunk(num_envs, unroll_length, cfg.microbatch_samples)
     per_stream = algo.loss_stream_fields + (("core_h", "core_c") if is_recurrent(model) else ())  # [B, E, ...]
-    gradient = make_gradient(model, cfg, algo)
     prologue = make_prologue(model, cfg, algo, c, per_stream)
-    iterations = [i for i, v in enumerate(optimizer.variables) if v is optimizer.iterations][0]
-
-    def optimizer_step(state: TrainState, chunks: list[dict]):
-        grads, loss, metrics, non_trainable = gradient(state, chunks)
-        trainable, opt_vars = optimizer.stateless_apply(state.optimizer, grads, state.trainable)
-        grad_norm = jnp.sqrt(sum(jnp.sum(jnp.square(g)) for g in grads))
-        metrics["losses/grad_norm"] = grad_norm
-        new = TrainState(trainable, non_trainable, opt_vars, state.target)
-        new, applied = keep_if_finite(state, new, loss, grad_norm)
-        metrics["learner/skipped_update"] = 1.0 - applied.astype(jnp.float32)
-        return new, metrics
-
+    optimizer_step = make_optimizer_step(optimizer, make_gradient(model, cfg, algo))
     if epochs * minibatches == 1:
+        return one_step_train_step(prologue, optimizer_step, per_stream, c, cfg.entropy_coef)
 
-        def train_step(state: TrainState, batch, entropy_coef=cfg.entropy_coef):
-            fields, scalars = prologue(state, batch)
-            scalars["entropy_coef"] = entropy_coef
-            chunks = slice_chunks({**batch, **fields}, TIMED_FIELDS + tuple(fields), per_stream, c)
-            return optimizer_step(state, [{**chunk, **scalars} for chunk in chunks])
-
-        return jax.jit(train_step, donate_argnums=(0,))
+    iterations = [i for i, v in enumerate(optimizer.variables) if v is optimizer.iterations][0]
 
     def plan(state: TrainState, batch):
         """-> (fields, scalars, parts int32 [K * M, n / M]): the prologue, and the streams of every step."""
@@ -312,6 +295,36 @@ def make_train_step(
     return SteppedTrainStep(
         jax.jit(plan), jax.jit(minibatch_step, donate_argnums=(0,)), jax.jit(combine_metrics), steps, cfg.entropy_coef
     )
+
+
+def make_optimizer_step(optimizer: keras.optimizers.Optimizer, gradient):
+    """(state, chunks) -> (state, metrics): one optimizer step on the mean gradient of `chunks`
+    (`make_gradient`), kept only where the loss and the gradient's norm are finite (`keep_if_finite`)."""
+
+    def optimizer_step(state: TrainState, chunks: list[dict]):
+        grads, loss, metrics, non_trainable = gradient(state, chunks)
+        trainable, opt_vars = optimizer.stateless_apply(state.optimizer, grads, state.trainable)
+        grad_norm = jnp.sqrt(sum(jnp.sum(jnp.square(g)) for g in grads))
+        metrics["losses/grad_norm"] = grad_norm
+        new = TrainState(trainable, non_trainable, opt_vars, state.target)
+        new, applied = keep_if_finite(state, new, loss, grad_norm)
+        metrics["learner/skipped_update"] = 1.0 - applied.astype(jnp.float32)
+        return new, metrics
+
+    return optimizer_step
+
+
+def one_step_train_step(prologue, optimizer_step, per_stream: tuple, c: int, entropy_coef: float):
+    """The jitted train step of an algorithm with one optimizer step per batch (the paper's five): the
+    prologue, then one step on the whole batch in chunks of c streams."""
+
+    def train_step(state: TrainState, batch, entropy_coef=entropy_coef):
+        fields, scalars = prologue(state, batch)
+        scalars["entropy_coef"] = entropy_coef
+        chunks = slice_chunks({**batch, **fields}, TIMED_FIELDS + tuple(fields), per_stream, c)
+        return optimizer_step(state, [{**chunk, **scalars} for chunk in chunks])
+
+    return jax.jit(train_step, donate_argnums=(0,))
 
 
 class SteppedTrainStep:
