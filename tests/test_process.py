@@ -89,15 +89,18 @@ def test_guarded_entry_exit_codes(capfd):
     assert "[test role " in err and "crashed:" in err and "ValueError: boom" in err
 
 
-def _ignore_term_and_sleep():
+def _ignore_term_and_sleep(ready):
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    ready.set()
     time.sleep(60)
 
 
 def test_stop_processes_kills_a_child_that_ignores_sigterm():
-    proc = context().Process(target=_ignore_term_and_sleep, daemon=True)
+    ctx = context()
+    ready = ctx.Event()
+    proc = ctx.Process(target=_ignore_term_and_sleep, args=(ready,), daemon=True)
     proc.start()
-    time.sleep(0.5)
+    assert ready.wait(timeout=60)  # a spawned child on busy cores can take seconds to get here
     started = time.monotonic()
     stop_processes([proc, None], deadline_s=0.5)
     assert not proc.is_alive() and proc.exitcode == -signal.SIGKILL
