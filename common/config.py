@@ -168,6 +168,9 @@ class LearnerConfig:
     )
     vtrace_rho_bar: float = _f(1.0, "V-trace truncation of the importance weights in targets and advantages", gt=0.0)
     vtrace_c_bar: float = _f(1.0, "V-trace truncation of the trace coefficients c", gt=0.0)
+    vtrace_lambda: float = _f(
+        1.0, "V-trace's lambda: traces c = lambda * min(c_bar, pi/mu) (on-policy: GAE's lambda)", ge=0.0, le=1.0
+    )
     eval_interval: int = _f(
         0,
         "frames between evaluations of the learner's weights by a separate greedy actor (unclipped "

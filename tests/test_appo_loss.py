@@ -18,15 +18,16 @@ def np_action_log_probs(logits, actions):
     return np.take_along_axis(np_log_softmax(logits), actions[..., None], -1)[..., 0]
 
 
-def np_vtrace_backward(ratio, rewards, dones, values, bootstrap, gamma, rho_bar, c_bar):
+def np_vtrace_backward(ratio, rewards, dones, values, bootstrap, gamma, rho_bar, c_bar, lambda_):
     """IMPALA's recursion, one stream at a time, backwards in time:
-    v_s - V_s = rho_s delta_s + gamma_s c_s (v_{s+1} - V_{s+1}), gamma_s = 0 after an episode end."""
+    v_s - V_s = rho_s delta_s + gamma_s c_s (v_{s+1} - V_{s+1}), c_s = lambda_ min(c_bar, ratio_s),
+    gamma_s = 0 after an episode end."""
     T, N = rewards.shape
     vs, adv = np.zeros((T, N)), np.zeros((T, N))
     for n in range(N):
         next_value, next_vs, acc = bootstrap[n], bootstrap[n], 0.0
         for t in reversed(range(T)):
-            rho, c = min(rho_bar, ratio[t, n]), min(c_bar, ratio[t, n])
+            rho, c = min(rho_bar, ratio[t, n]), lambda_ * min(c_bar, ratio[t, n])
             disc = 0.0 if dones[t, n] else gamma
             acc = rho * (rewards[t, n] + disc * next_value - values[t, n]) + disc * c * acc
             vs[t, n] = values[t, n] + acc
@@ -43,7 +44,9 @@ def np_appo(inputs, cfg):
     logp, logmu = np_log_softmax(logits), np_log_softmax(mu_logits)
     log_ratio = np.array([[logp[t, n, actions[t, n]] - logmu[t, n, actions[t, n]] for n in range(N)] for t in range(T)])
     ratio = np.exp(log_ratio)
-    vs, adv = np_vtrace_backward(ratio, rewards, dones, values, bootstrap, cfg["gamma"], cfg["rho_bar"], cfg["c_bar"])
+    vs, adv = np_vtrace_backward(
+        ratio, rewards, dones, values, bootstrap, cfg["gamma"], cfg["rho_bar"], cfg["c_bar"], cfg["lambda_"]
+    )
     adv_std = adv.std()
     if cfg["normalize_advantages"]:
         mean, std = cfg["advantage_stats"] or (adv.mean(), adv_std)  # a whole batch's, or these samples' own
@@ -103,6 +106,7 @@ def random_case(seed):
         "normalize_advantages": bool(seed % 2),
         "value_clip": None if seed % 4 < 2 else float(rng.uniform(0.05, 0.5)),
         "advantage_stats": None if seed % 8 < 4 else (float(rng.normal()), float(rng.uniform(0.5, 2.0))),
+        "lambda_": (1.0, 0.95, 0.5)[seed % 3],
     }
     return inputs, cfg
 
@@ -172,7 +176,7 @@ def test_ratio_one_is_a2c_with_normalised_advantages():
     gamma, ec = 0.9, 0.01
     cfg = {"gamma": gamma, "value_coef": 0.5, "entropy_coef": ec, "clip_ratio": 0.2}
     # On-policy, V-trace advantages are n-step returns minus V.
-    returns, _ = np_vtrace_backward(np.ones(rewards.shape), rewards, dones, values, bootstrap, gamma, 1.0, 1.0)
+    returns, _ = np_vtrace_backward(np.ones(rewards.shape), rewards, dones, values, bootstrap, gamma, 1.0, 1.0, 1.0)
     adv = returns - np.asarray(values)
     adv_norm = (adv - adv.mean()) / (adv.std() + 1e-8)
 

@@ -85,9 +85,12 @@ def test_policy_gradient_pushes_toward_advantaged_action():
     assert grad[0, 0, 1] < 0 and grad[0, 0, 0] > 0 and grad[0, 0, 2] > 0
 
 
-def np_vtrace(behaviour_logits, target_logits, actions, rewards, dones, values, bootstrap, gamma, rho_bar, c_bar):
+def np_vtrace(
+    behaviour_logits, target_logits, actions, rewards, dones, values, bootstrap, gamma, rho_bar, c_bar, lambda_=1.0
+):
     """IMPALA eq. 1 as written: v_s = V(x_s) + sum_{t>=s} gamma^{t-s} (prod_{i=s}^{t-1} c_i) delta_t V,
-    with every product and sum cut at an episode end (gamma_t = 0 after a terminal)."""
+    with every product and sum cut at an episode end (gamma_t = 0 after a terminal); c_i = lambda_ min(c_bar, ratio_i)
+    (remark 2)."""
 
     def logp(lg):
         z = lg - lg.max(-1, keepdims=True)
@@ -97,7 +100,7 @@ def np_vtrace(behaviour_logits, target_logits, actions, rewards, dones, values, 
     lp_t = np.take_along_axis(logp(target_logits), actions[..., None], -1)[..., 0]
     lp_b = np.take_along_axis(logp(behaviour_logits), actions[..., None], -1)[..., 0]
     ratio = np.exp(lp_t - lp_b)
-    rho, c = np.minimum(rho_bar, ratio), np.minimum(c_bar, ratio)
+    rho, c = np.minimum(rho_bar, ratio), lambda_ * np.minimum(c_bar, ratio)
     disc = gamma * (1.0 - dones)
     v_next = np.concatenate([values[1:], bootstrap[None]])
     delta = rho * (rewards + disc * v_next - values)
@@ -122,13 +125,23 @@ def _vtrace_inputs(seed, T=7, N=4, A=3):
     return (f(T, N, A), f(T, N, A), rng.integers(0, A, (T, N)).astype(np.int32), f(T, N), dones, f(T, N), f(N))
 
 
-@pytest.mark.parametrize("seed,rho_bar,c_bar", [(0, 1.0, 1.0), (1, 1.0, 1.0), (2, 2.0, 0.5), (3, 0.7, 1.3)])
-def test_vtrace_matches_reference(seed, rho_bar, c_bar):
+@pytest.mark.parametrize(
+    "seed,rho_bar,c_bar,lambda_",
+    [
+        (0, 1.0, 1.0, 1.0),
+        (1, 1.0, 1.0, 1.0),
+        (2, 2.0, 0.5, 1.0),
+        (3, 0.7, 1.3, 1.0),
+        (4, 1.0, 1.0, 0.95),
+        (5, 2.0, 0.5, 0.5),
+    ],
+)
+def test_vtrace_matches_reference(seed, rho_bar, c_bar, lambda_):
     mu, pi, actions, rewards, dones, values, bootstrap = _vtrace_inputs(seed)
     gamma = 0.95
     discounts = gamma * (1.0 - dones.astype(np.float32))
-    vs, adv = vtrace_fn(mu, pi, actions, rewards, discounts, values, bootstrap, rho_bar, c_bar)
-    ref_vs, ref_adv = np_vtrace(mu, pi, actions, rewards, dones, values, bootstrap, gamma, rho_bar, c_bar)
+    vs, adv = vtrace_fn(mu, pi, actions, rewards, discounts, values, bootstrap, rho_bar, c_bar, lambda_)
+    ref_vs, ref_adv = np_vtrace(mu, pi, actions, rewards, dones, values, bootstrap, gamma, rho_bar, c_bar, lambda_)
     np.testing.assert_allclose(np.asarray(vs), ref_vs, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(np.asarray(adv), ref_adv, rtol=1e-4, atol=1e-4)
 

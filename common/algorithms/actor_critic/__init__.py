@@ -66,6 +66,7 @@ class ActorCritic(Algorithm):
                 chunk["behaviour_logits"] if vtrace else None,
                 cfg.vtrace_rho_bar,
                 cfg.vtrace_c_bar,
+                cfg.vtrace_lambda,
             )
             return loss, (metrics, non_trainable)
 

@@ -27,6 +27,7 @@ def a3c_loss_fn(
     behaviour_logits=None,
     rho_bar: float = 1.0,
     c_bar: float = 1.0,
+    lambda_: float = 1.0,
 ):
     """Advantage actor-critic loss (Mnih et al. 2016, Algorithm S3), averaged over T*N.
 
@@ -42,7 +43,7 @@ def a3c_loss_fn(
         advantages = jax.lax.stop_gradient(returns - values)
     else:
         returns, advantages = vtrace_fn(
-            behaviour_logits, logits, actions, rewards, discounts, values, bootstrap_value, rho_bar, c_bar
+            behaviour_logits, logits, actions, rewards, discounts, values, bootstrap_value, rho_bar, c_bar, lambda_
         )
 
     log_probs = jax.nn.log_softmax(logits)  # [T, N, A]
@@ -79,12 +80,13 @@ def vtrace_fn(
     bootstrap_value,
     rho_bar: float = 1.0,
     c_bar: float = 1.0,
+    lambda_: float = 1.0,
 ):
-    """V-trace targets and policy-gradient advantages (Espeholt et al. 2018, IMPALA, eq. 1 and sec. 4.2).
+    """V-trace targets and policy-gradient advantages (Espeholt et al. 2018, IMPALA, eq. 1, sec. 4.2, remark 2).
 
     behaviour_logits, target_logits: [T, N, A] (the actor's policy mu, the learner's pi);
     actions, rewards, discounts, values: [T, N]; bootstrap_value: [N] (V of obs[T]).
-    rho_t = min(rho_bar, pi/mu), c_t = min(c_bar, pi/mu);
+    rho_t = min(rho_bar, pi/mu), c_t = lambda_ * min(c_bar, pi/mu) (on-policy, lambda_ < 1 is GAE's lambda);
     v_s = V(x_s) + delta_s + discount_s c_s (v_{s+1} - V(x_{s+1})),
     delta_s = rho_s (r_s + discount_s V(x_{s+1}) - V(x_s));
     advantage_s = rho_s (r_s + discount_s v_{s+1} - V(x_s)).
@@ -96,7 +98,7 @@ def vtrace_fn(
 
     rhos = jnp.exp(log_prob(target_logits) - log_prob(behaviour_logits))  # [T, N]
     clipped_rhos = jnp.minimum(rho_bar, rhos)
-    cs = jnp.minimum(c_bar, rhos)
+    cs = lambda_ * jnp.minimum(c_bar, rhos)
     values_next = jnp.concatenate([values[1:], bootstrap_value[None]], axis=0)  # V(x_{t+1})
     deltas = clipped_rhos * (rewards + discounts * values_next - values)
 

@@ -57,6 +57,7 @@ class Appo(ActorCritic):
                 gamma=cfg.gamma,
                 rho_bar=cfg.vtrace_rho_bar,
                 c_bar=cfg.vtrace_c_bar,
+                lambda_=cfg.vtrace_lambda,
             )
             return fields, {"advantage_mean": jnp.mean(advantages), "advantage_square_mean": jnp.mean(advantages**2)}
 
@@ -85,6 +86,7 @@ class Appo(ActorCritic):
                 clip_ratio=cfg.clip_ratio,
                 rho_bar=cfg.vtrace_rho_bar,
                 c_bar=cfg.vtrace_c_bar,
+                lambda_=cfg.vtrace_lambda,
                 normalize_advantages=cfg.normalize_advantages,
                 old_values=chunk.get("old_values"),
                 value_clip=cfg.value_clip,

@@ -38,12 +38,25 @@ def advantage_stats_fn(mean, square_mean):
 
 
 def vtrace_advantages_fn(
-    logits, values, bootstrap_value, actions, rewards, dones, behaviour_logits, *, gamma, rho_bar=1.0, c_bar=1.0
+    logits,
+    values,
+    bootstrap_value,
+    actions,
+    rewards,
+    dones,
+    behaviour_logits,
+    *,
+    gamma,
+    rho_bar=1.0,
+    c_bar=1.0,
+    lambda_=1.0,
 ):
     """V-trace targets vs and policy-gradient advantages, both [T, N] and without gradient; arguments as
     `appo_loss_fn`'s."""
     discounts = gamma * (1.0 - dones.astype(jnp.float32))
-    return vtrace_fn(behaviour_logits, logits, actions, rewards, discounts, values, bootstrap_value, rho_bar, c_bar)
+    return vtrace_fn(
+        behaviour_logits, logits, actions, rewards, discounts, values, bootstrap_value, rho_bar, c_bar, lambda_
+    )
 
 
 def _surrogate(log_ratio, advantages, clip_ratio):
@@ -94,6 +107,7 @@ def appo_loss_fn(
     clip_ratio: float,
     rho_bar: float = 1.0,
     c_bar: float = 1.0,
+    lambda_: float = 1.0,
     normalize_advantages: bool = True,
     old_values=None,
     value_clip: float | None = None,
@@ -126,6 +140,7 @@ def appo_loss_fn(
         gamma=gamma,
         rho_bar=rho_bar,
         c_bar=c_bar,
+        lambda_=lambda_,
     )
     advantage_std = jnp.std(advantages)
     if normalize_advantages:
