@@ -38,18 +38,7 @@ def advantage_stats_fn(mean, square_mean):
 
 
 def vtrace_advantages_fn(
-    logits,
-    values,
-    bootstrap_value,
-    actions,
-    rewards,
-    dones,
-    behaviour_logits,
-    *,
-    gamma,
-    rho_bar=1.0,
-    c_bar=1.0,
-    lambda_=1.0,
+    logits, values, bootstrap_value, actions, rewards, dones, behaviour_logits, *, gamma, rho_bar=1, c_bar=1, lambda_=1
 ):
     """V-trace targets vs and policy-gradient advantages, both [T, N] and without gradient; arguments as
     `appo_loss_fn`'s."""
